@@ -1,0 +1,130 @@
+"""All farmwatch configuration, in one place.
+
+Precedence, highest first: command-line options (passed as overrides), environment variables
+``FARMWATCH_*`` (nested keys with ``__``, e.g. ``FARMWATCH_MQTT__URL``), the TOML file named by
+``--config`` or ``FARMWATCH_CONFIG``, secrets files in ``FARMWATCH_SECRETS_DIR``
+(``influx__token``...), then the defaults below. Nothing is read at import time: call
+:func:`load_settings` in a ``main()``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from farmwatch_core.contract.topics import validate_prefix
+
+
+class MqttSettings(BaseModel):
+    url: str = "mqtt://127.0.0.1:1883"
+    username: str | None = None
+    password: SecretStr | None = None
+    topic_prefix: str = ""
+    ca_file: Path | None = None
+    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        return validate_prefix(value)
+
+
+class InfluxSettings(BaseModel):
+    """InfluxDB through its v1 HTTP API (1.x natively; 2.x and 3.x via their v1 compatibility)."""
+
+    url: str | None = None
+    database: str = "farmwatch"
+    retention_policy: str | None = None
+    token: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    create_database: bool = True
+
+
+class IngestSettings(BaseModel):
+    client_id: str = "farmwatch-ingest"
+    shared_group: str | None = None
+    batch_max_messages: Annotated[int, Field(ge=1, le=10_000)] = 500
+    batch_linger_s: Annotated[float, Field(ge=0, le=10)] = 0.05
+    max_message_bytes: Annotated[int, Field(ge=1024)] = 256 * 1024
+    max_future_s: Annotated[float, Field(ge=0)] = 300.0
+    max_past_days: Annotated[float, Field(gt=0)] = 180.0
+    auto_register: bool = False
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+
+
+class FarmwatchSettings(BaseSettings):
+    """Settings shared by every farmwatch service."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FARMWATCH_",
+        env_nested_delimiter="__",
+        secrets_dir=os.environ.get("FARMWATCH_SECRETS_DIR"),
+        extra="forbid",
+    )
+
+    data_dir: Path = Path("var")
+    registry: Path | None = None
+    sqlite_path: Path | None = None
+    mqtt: MqttSettings = MqttSettings()
+    influx: InfluxSettings = InfluxSettings()
+    ingest: IngestSettings = IngestSettings()
+    api: ApiSettings = ApiSettings()
+
+    @property
+    def registry_path(self) -> Path:
+        return self.registry or self.data_dir / "registry.yaml"
+
+    @property
+    def sqlite_file(self) -> Path:
+        return self.sqlite_path or self.data_dir / "farmwatch.db"
+
+    @property
+    def dead_letter_file(self) -> Path:
+        return self.data_dir / "dead-letters.db"
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> FarmwatchSettings:
+    """Build settings from every source; ``overrides`` are command-line values (may be nested)."""
+    path_text = str(config_file) if config_file else os.environ.get("FARMWATCH_CONFIG")
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    if not path_text:
+        return FarmwatchSettings(**clean)
+    path = Path(path_text)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} does not exist (from --config/FARMWATCH_CONFIG)")
+
+    class FromFile(FarmwatchSettings):
+        model_config = SettingsConfigDict(toml_file=path)
+
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (
+                init_settings,
+                env_settings,
+                TomlConfigSettingsSource(settings_cls),
+                file_secret_settings,
+            )
+
+    return FromFile(**clean)

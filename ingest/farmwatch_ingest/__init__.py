@@ -1,0 +1,1 @@
+"""farmwatch ingest: MQTT telemetry in, validated readings out to InfluxDB or SQLite."""

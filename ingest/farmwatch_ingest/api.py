@@ -1,0 +1,241 @@
+"""The farmwatch HTTP API (FastAPI; OpenAPI docs at /docs) and the minimal built-in page.
+
+The app is built by :func:`create_app` from objects the caller owns (store, dead letters,
+registry), so the same app serves ``farmwatch up`` (embedded SQLite) and a production API
+next to InfluxDB, and tests run it against real stores.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import FastAPI, HTTPException, Query
+from fastapi.responses import HTMLResponse
+from farmwatch_core.contract import QUANTITIES
+from farmwatch_core.contract.payload import format_ts
+from farmwatch_core.registry import Deployment
+from farmwatch_core.timefmt import local_text
+from pydantic import BaseModel
+
+from farmwatch_ingest.deadletter import DeadLetterStore
+from farmwatch_ingest.service import IngestStats
+from farmwatch_ingest.stores.base import Store, StoreUnavailable
+
+
+class LatestOut(BaseModel):
+    farm_id: str
+    node_id: str
+    quantity: str
+    value: float
+    unit: str
+    ts: datetime
+
+
+class RecordOut(BaseModel):
+    ts: datetime
+    seq: int
+    synced: bool
+    readings: dict[str, float]
+
+
+class DeadLetterOut(BaseModel):
+    id: int
+    received_at: datetime
+    topic: str
+    farm_id: str | None
+    node_id: str | None
+    reason: str
+    detail: str
+    rejections: list[dict[str, Any]]
+    payload_base64: str
+    payload_size: int
+
+
+def create_app(
+    store: Store,
+    dead_letters: DeadLetterStore | None = None,
+    deployment: Deployment | None = None,
+    stats: IngestStats | None = None,
+) -> FastAPI:
+    app = FastAPI(
+        title="farmwatch API",
+        version="1",
+        description="Telemetry, dead letters and status of farmwatch model farms. "
+        "Times are UTC (ISO 8601); the built-in page shows them in Asia/Ho_Chi_Minh.",
+    )
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz() -> dict[str, Any]:
+        """The store answers; 503 with the reason otherwise."""
+        try:
+            store.ping()
+        except StoreUnavailable as exc:
+            raise HTTPException(503, f"store unavailable: {exc}") from None
+        return {"status": "ready", "mqtt_connected": stats.connected if stats else None}
+
+    @app.get("/api/v1/latest", response_model=list[LatestOut], tags=["readings"])
+    def latest(farm_id: str | None = None) -> list[LatestOut]:
+        """The newest value of every quantity of every node (optionally of one farm)."""
+        try:
+            rows = store.latest(farm_id)
+        except StoreUnavailable as exc:
+            raise HTTPException(503, f"store unavailable: {exc}") from None
+        return [
+            LatestOut(
+                farm_id=r.farm_id,
+                node_id=r.node_id,
+                quantity=r.quantity,
+                value=r.value,
+                unit=QUANTITIES[r.quantity].unit if r.quantity in QUANTITIES else "",
+                ts=r.ts,
+            )
+            for r in rows
+        ]
+
+    @app.get(
+        "/api/v1/farms/{farm_id}/nodes/{node_id}/records",
+        response_model=list[RecordOut],
+        tags=["readings"],
+    )
+    def records(
+        farm_id: str,
+        node_id: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[RecordOut]:
+        """A node's records in [start, end); the last 24 hours by default."""
+        end = _utc(end) if end else datetime.now(UTC)
+        start = _utc(start) if start else end - timedelta(days=1)
+        try:
+            found = store.records(farm_id, node_id, start, end)
+        except StoreUnavailable as exc:
+            raise HTTPException(503, f"store unavailable: {exc}") from None
+        return [RecordOut(ts=r.ts, seq=r.seq, synced=r.synced, readings=dict(r.readings)) for r in found]
+
+    @app.get("/api/v1/dead-letters", response_model=list[DeadLetterOut], tags=["operations"])
+    def list_dead_letters(
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100, reason: str | None = None
+    ) -> list[DeadLetterOut]:
+        """Refused messages, newest first, with the reasons and the raw payload."""
+        if dead_letters is None:
+            return []
+        return [
+            DeadLetterOut(
+                id=d.id,
+                received_at=d.received_at,
+                topic=d.topic,
+                farm_id=d.farm_id,
+                node_id=d.node_id,
+                reason=d.reason,
+                detail=d.detail,
+                rejections=d.rejections,
+                payload_base64=base64.b64encode(d.payload).decode(),
+                payload_size=d.payload_size,
+            )
+            for d in dead_letters.recent(limit, reason)
+        ]
+
+    @app.get("/api/v1/stats", tags=["operations"])
+    def ingest_stats() -> dict[str, Any]:
+        """Ingest counters of this process (empty when the API runs without ingest)."""
+        if stats is None:
+            return {}
+        return {
+            "messages": stats.messages,
+            "records": stats.records,
+            "readings": stats.readings,
+            "dead_letters": stats.dead_letters,
+            "rejections": dict(stats.rejections),
+            "store_retries": stats.store_retries,
+            "mqtt_connected": stats.connected,
+            "last_write_at": stats.last_write_at,
+        }
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page(lang: str = "vi") -> str:
+        try:
+            rows = store.latest()
+        except StoreUnavailable as exc:
+            rows = []
+            error = str(exc)
+        else:
+            error = ""
+        return _render_page(rows, deployment, "en" if lang == "en" else "vi", error)
+
+    return app
+
+
+def _utc(ts: datetime) -> datetime:
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+_TEXT = {
+    "vi": {
+        "title": "farmwatch — số liệu mới nhất",
+        "none": "Chưa có số liệu. Các nút cảm biến sẽ hiện ở đây khi gửi dữ liệu.",
+        "updated": "Cập nhật",
+        "error": "Không đọc được cơ sở dữ liệu",
+        "other": "English",
+    },
+    "en": {
+        "title": "farmwatch — latest readings",
+        "none": "No readings yet. Sensor nodes appear here once they report.",
+        "updated": "Updated",
+        "error": "Cannot read the database",
+        "other": "Tiếng Việt",
+    },
+}
+
+
+def _render_page(
+    rows: list[Any], deployment: Deployment | None, lang: str, error: str
+) -> str:
+    """A small server-rendered page (no scripts, no CDN) that refreshes itself: works on any
+    phone over a slow link. The full mobile page comes with the dashboards issue."""
+    text = _TEXT[lang]
+    by_node: dict[tuple[str, str], list[Any]] = {}
+    for row in rows:
+        by_node.setdefault((row.farm_id, row.node_id), []).append(row)
+    parts = [
+        "<!doctype html><html lang='" + lang + "'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        "<meta http-equiv='refresh' content='15'>",
+        f"<title>{html.escape(text['title'])}</title><style>",
+        "body{font-family:system-ui,sans-serif;margin:0;padding:.5rem;background:#f4f7f2}",
+        "h1{font-size:1.2rem}section{background:#fff;border-radius:8px;padding:.5rem;margin:.5rem 0}",
+        "h2{font-size:1rem;margin:.2rem 0}table{width:100%;border-collapse:collapse}",
+        "td{padding:.2rem;border-top:1px solid #eee}td.v{text-align:right;font-weight:600}",
+        "small{color:#666}</style></head><body>",
+        f"<h1>{html.escape(text['title'])}</h1>",
+        f"<p><a href='?lang={'en' if lang == 'vi' else 'vi'}'>{text['other']}</a></p>",
+    ]
+    if error:
+        parts.append(f"<p><b>{text['error']}:</b> {html.escape(error)}</p>")
+    elif not by_node:
+        parts.append(f"<p>{text['none']}</p>")
+    for (farm_id, node_id), node_rows in sorted(by_node.items()):
+        farm = deployment.farm(farm_id) if deployment else None
+        title = f"{farm.name} — {node_id}" if farm else f"{farm_id} — {node_id}"
+        newest = max(r.ts for r in node_rows)
+        parts.append(f"<section><h2>{html.escape(title)}</h2><table>")
+        for r in node_rows:
+            q = QUANTITIES.get(r.quantity)
+            label = (q.label_vi if lang == "vi" else q.label_en) if q else r.quantity
+            parts.append(
+                f"<tr><td>{html.escape(label)}</td><td class='v'>{r.value:.4g}"
+                f" {html.escape(q.symbol if q else '')}</td></tr>"
+            )
+        parts.append(
+            f"</table><small>{text['updated']}: {local_text(newest)}"
+            f" <span title='{format_ts(newest)}'>(UTC {format_ts(newest)[11:19]})</span></small></section>"
+        )
+    parts.append("</body></html>")
+    return "".join(parts)

@@ -1,0 +1,102 @@
+"""Turns one MQTT message into storable records and, for whatever is refused, a dead letter.
+
+The contract decides what a valid payload is; this stage adds what only the server knows: which
+nodes are registered, what time it is, which topic prefix this deployment uses.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from farmwatch_core.contract import (
+    Channel,
+    ContractError,
+    NodeTopic,
+    Reason,
+    Rejection,
+    TimeWindow,
+    decode_telemetry,
+)
+from farmwatch_core.registry import Deployment
+
+from farmwatch_ingest.deadletter import DeadLetter
+from farmwatch_ingest.stores.base import NodeRecord
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Checked:
+    records: list[NodeRecord] = field(default_factory=list)
+    dead_letter: DeadLetter | None = None
+
+
+class TelemetryValidator:
+    """Validates telemetry messages against the contract and the deployment registry.
+
+    With ``auto_register`` (a demo convenience) unknown nodes are accepted and remembered, and
+    the first message of each is logged so nobody mistakes it for a registered node.
+    """
+
+    def __init__(
+        self,
+        deployment: Deployment | None,
+        *,
+        topic_prefix: str = "",
+        window: TimeWindow = TimeWindow(),  # noqa: B008 - frozen dataclass
+        max_bytes: int = 256 * 1024,
+        auto_register: bool = False,
+    ) -> None:
+        self.deployment = deployment
+        self.topic_prefix = topic_prefix
+        self.window = window
+        self.max_bytes = max_bytes
+        self.auto_register = auto_register
+        self._auto_registered: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    def check(self, topic: str, payload: bytes, received_at: datetime) -> Checked:
+        try:
+            node_topic = NodeTopic.parse(topic, self.topic_prefix)
+            if node_topic.channel is not Channel.TELEMETRY:
+                raise ContractError(Reason.BAD_TOPIC, f"{topic!r} is not a telemetry topic")
+        except ContractError as exc:
+            return Checked(dead_letter=DeadLetter(received_at, topic, payload, (exc.rejection,)))
+        farm_id, node_id = node_topic.farm_id, node_topic.node_id
+        if not self._registered(farm_id, node_id):
+            rejection = Rejection(
+                Reason.UNKNOWN_NODE,
+                f"node {node_id!r} of farm {farm_id!r} is not in the registry; add it to the "
+                "registry file (or run ingest with --auto-register for a demo)",
+            )
+            return Checked(
+                dead_letter=DeadLetter(received_at, topic, payload, (rejection,), farm_id, node_id)
+            )
+        try:
+            decoded = decode_telemetry(
+                payload, now=received_at, window=self.window, max_bytes=self.max_bytes
+            )
+        except ContractError as exc:
+            return Checked(
+                dead_letter=DeadLetter(received_at, topic, payload, (exc.rejection,), farm_id, node_id)
+            )
+        checked = Checked(records=[NodeRecord(farm_id, node_id, r) for r in decoded.records])
+        if decoded.rejections:
+            checked.dead_letter = DeadLetter(
+                received_at, topic, payload, tuple(decoded.rejections), farm_id, node_id
+            )
+        return checked
+
+    def _registered(self, farm_id: str, node_id: str) -> bool:
+        if self.deployment is not None and self.deployment.node(farm_id, node_id) is not None:
+            return True
+        if not self.auto_register:
+            return False
+        with self._lock:
+            if (farm_id, node_id) not in self._auto_registered:
+                self._auto_registered.add((farm_id, node_id))
+                log.warning("auto-registered unknown node %s/%s (demo mode)", farm_id, node_id)
+        return True

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages farmwatch needs, only if they are missing.
+#   scripts/system-deps.sh venv          python3-venv (to create .venv on a fresh machine)
+#   scripts/system-deps.sh test          + mosquitto and influxdb (the real services tests start)
+# Needs root (or sudo) only when something is missing; otherwise it prints what to install.
+set -euo pipefail
+
+want=()
+need_bin() { # binary package
+  if ! command -v "$1" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$1" ] && [ ! -x "/usr/bin/$1" ]; then
+    want+=("$2")
+  fi
+}
+
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || want+=(python3-venv)
+if [ "${1:-venv}" = "test" ]; then
+  need_bin mosquitto mosquitto
+  need_bin influxd influxdb
+fi
+
+[ ${#want[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then SUDO=""; elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then SUDO="sudo"; else
+  echo "farmwatch needs these Debian/Ubuntu packages: ${want[*]}" >&2
+  echo "install them with: sudo apt-get install -y ${want[*]}   then run make again" >&2
+  exit 1
+fi
+echo "installing system packages: ${want[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null

@@ -1,0 +1,1 @@
+"""farmwatch simulators: model farms of Hải Dương that publish realistic telemetry over MQTT."""

@@ -1,0 +1,7 @@
+"""``python -m farmwatch``."""
+
+import sys
+
+from farmwatch.cli import main
+
+sys.exit(main())

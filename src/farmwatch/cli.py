@@ -1,0 +1,278 @@
+"""The ``farmwatch`` command: one entry point for every service and tool.
+
+Each sub-command builds its settings once (options > environment > config file > defaults),
+starts what it needs, and stops cleanly on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from farmwatch_core.registry import RegistryError, load_registry
+from farmwatch_core.settings import FarmwatchSettings, load_settings
+
+log = logging.getLogger("farmwatch")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="TOML config file (or FARMWATCH_CONFIG)")
+    parser.add_argument("--data-dir", type=Path, help="where local state lives (default ./var)")
+    parser.add_argument("--registry", type=Path, help="deployment registry YAML")
+    parser.add_argument("--mqtt-url", help="use this broker, e.g. mqtt://host:1883")
+    parser.add_argument("--topic-prefix", help="topic prefix shared by this deployment")
+    parser.add_argument("--influx-url", help="store in InfluxDB at this URL (v1 API) instead of SQLite")
+    parser.add_argument("--influx-db", help="InfluxDB database (default farmwatch)")
+    parser.add_argument("--influx-token", help="InfluxDB 2.x/3.x token (better: FARMWATCH_INFLUX__TOKEN)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> FarmwatchSettings:
+    mqtt = {k: v for k, v in {"url": args.mqtt_url, "topic_prefix": args.topic_prefix}.items() if v}
+    influx = {
+        k: v
+        for k, v in {"url": args.influx_url, "database": args.influx_db, "token": args.influx_token}.items()
+        if v
+    }
+    overrides: dict[str, Any] = {"data_dir": args.data_dir, "registry": args.registry, **extra}
+    if mqtt:
+        overrides["mqtt"] = mqtt
+    if influx:
+        overrides["influx"] = influx
+    return load_settings(args.config, **overrides)
+
+
+def _stop_event() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from farmwatch.up import Pipeline, UpOptions
+
+    settings = _settings(args)
+    options = UpOptions(
+        farms=args.farms,
+        seed=args.seed,
+        interval_s=args.interval,
+        sim_count=args.sim_count,
+        broker=args.broker,
+        mqtt_port=args.mqtt_port,
+        use_running_broker=args.use_running_broker,
+        external_mqtt=args.mqtt_url is not None,
+        api_port=args.api_port,
+        simulate=not args.no_simulator,
+    )
+    stop = _stop_event()
+    pipeline = Pipeline(settings, options, say=lambda line: print(line, flush=True))
+    try:
+        pipeline.start()
+        pipeline.run_until(stop)
+    finally:
+        pipeline.stop()
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from farmwatch.components import build_ingest, load_deployment, start_api
+
+    extra: dict[str, Any] = {"ingest": {}}
+    if args.auto_register:
+        extra["ingest"]["auto_register"] = True
+    if args.client_id:
+        extra["ingest"]["client_id"] = args.client_id
+    if args.shared_group:
+        extra["ingest"]["shared_group"] = args.shared_group
+    settings = _settings(args, **extra)
+    deployment = load_deployment(settings)
+    service = build_ingest(settings, deployment)
+    api = None
+    if args.api_port is not None:
+        api = start_api(settings, deployment, service.stats, service.dead_letters, port=args.api_port)
+        print(f"API on http://{settings.api.host}:{api.port}/", flush=True)
+    stop = _stop_event()
+    threading.Thread(target=lambda: (stop.wait(), service.stop()), daemon=True).start()
+    print(f"ingest: {settings.mqtt.url} -> {settings.influx.url or settings.sqlite_file}", flush=True)
+    try:
+        service.run()
+    finally:
+        if api is not None:
+            api.stop()
+        service.store.close()
+        service.dead_letters.close()
+    return 0
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    from farmwatch.components import load_deployment, start_api
+    from farmwatch_ingest.deadletter import DeadLetterStore
+
+    settings = _settings(args, ingest={"auto_register": True})
+    deployment = load_deployment(settings)
+    dead_letters = DeadLetterStore(settings.dead_letter_file)
+    api = start_api(settings, deployment, None, dead_letters, port=args.api_port)
+    print(f"API on http://{settings.api.host}:{api.port}/ (docs at /docs)", flush=True)
+    _stop_event().wait()
+    api.stop()
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from farmwatch_edge.sequence import SequenceStore
+    from farmwatch_simulators.runner import SimulatorRunner
+    from farmwatch_simulators.scenario import build_deployment
+
+    settings = _settings(args)
+    deployment = build_deployment(args.farms, seed=args.seed)
+    if args.write_registry:
+        args.write_registry.parent.mkdir(parents=True, exist_ok=True)
+        args.write_registry.write_text(deployment.to_yaml(), encoding="utf-8")
+        print(f"registry for {args.farms} farms written to {args.write_registry}", flush=True)
+        if args.registry_only:
+            return 0
+    runner = SimulatorRunner(
+        settings.mqtt,
+        deployment,
+        interval_s=args.interval,
+        count=args.count,
+        seq_store=SequenceStore(settings.data_dir / "simulator-seq.json"),
+        stop=_stop_event(),
+        seed=args.seed,
+    )
+    runner.run()
+    print(f"simulator done: {runner.acknowledged} records acknowledged by the broker", flush=True)
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from farmwatch_core.contract import QUANTITIES
+    from farmwatch_core.timefmt import local_text
+    from farmwatch_ingest.stores import open_store
+
+    settings = _settings(args)
+    if not settings.influx.url and not settings.sqlite_file.exists():
+        print(
+            f"no readings yet: {settings.sqlite_file} does not exist. Start the pipeline with "
+            "`make run` (or `farmwatch up`), or pass --data-dir / --influx-url.",
+            file=sys.stderr,
+        )
+        return 1
+    store = open_store(settings)
+    try:
+        rows = store.latest(args.farm)
+    finally:
+        store.close()
+    if not rows:
+        print("no readings stored yet")
+        return 0
+    current = None
+    for row in rows:
+        if (row.farm_id, row.node_id) != current:
+            current = (row.farm_id, row.node_id)
+            print(f"\n{row.farm_id} / {row.node_id}")
+        q = QUANTITIES.get(row.quantity)
+        unit = q.symbol if q else ""
+        print(f"  {row.quantity:<26} {row.value:>10.4g} {unit:<6} {local_text(row.ts)}")
+    return 0
+
+
+def cmd_registry_check(args: argparse.Namespace) -> int:
+    try:
+        deployment = load_registry(args.path)
+    except RegistryError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    nodes = sum(len(f.nodes) for f in deployment.farms)
+    print(
+        f"{args.path}: OK — {len(deployment.cooperatives)} cooperatives, "
+        f"{len(deployment.farms)} farms, {nodes} nodes, {len(deployment.contacts)} contacts"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="farmwatch", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run the whole pipeline with simulated farms")
+    _common(up)
+    up.add_argument("--farms", type=int, default=3, help="number of simulated farms (default 3)")
+    up.add_argument("--seed", type=int, default=1)
+    up.add_argument("--interval", type=float, default=5.0, help="seconds between readings per node")
+    up.add_argument("--sim-count", type=int, help="stop simulating after this many records per node")
+    up.add_argument("--no-simulator", action="store_true", help="real nodes only")
+    up.add_argument("--broker", choices=["auto", "mosquitto", "inprocess"], default="auto")
+    up.add_argument("--mqtt-port", type=int, default=1883, help="port for farmwatch's own broker")
+    up.add_argument(
+        "--use-running-broker",
+        action="store_true",
+        help="if an MQTT broker already listens on --mqtt-port, use it instead of starting one",
+    )
+    up.add_argument("--api-port", type=int, default=8080)
+    up.set_defaults(func=cmd_up)
+
+    ingest = sub.add_parser("ingest", help="run the ingest service (MQTT -> store)")
+    _common(ingest)
+    ingest.add_argument("--auto-register", action="store_true", help="demo: accept unknown nodes")
+    ingest.add_argument("--client-id", help="MQTT client id (persistent session name)")
+    ingest.add_argument("--shared-group", help="share the load with other workers ($share/GROUP/...)")
+    ingest.add_argument("--api-port", type=int, help="also serve the HTTP API on this port")
+    ingest.set_defaults(func=cmd_ingest)
+
+    api = sub.add_parser("api", help="serve the HTTP API and built-in page")
+    _common(api)
+    api.add_argument("--api-port", type=int, default=8080)
+    api.set_defaults(func=cmd_api)
+
+    sim = sub.add_parser("simulate", help="publish simulated farm telemetry")
+    _common(sim)
+    sim.add_argument("--farms", type=int, default=3)
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--interval", type=float, default=5.0)
+    sim.add_argument("--count", type=int, help="records per node, then stop")
+    sim.add_argument("--write-registry", type=Path, help="write the scenario's registry YAML here")
+    sim.add_argument("--registry-only", action="store_true", help="only write the registry")
+    sim.set_defaults(func=cmd_simulate)
+
+    query = sub.add_parser("query", help="show the latest readings per node")
+    _common(query)
+    query.add_argument("--farm", help="only this farm")
+    query.set_defaults(func=cmd_query)
+
+    registry = sub.add_parser("registry", help="registry tools")
+    registry_sub = registry.add_subparsers(dest="registry_command", required=True)
+    check = registry_sub.add_parser("check", help="validate a registry file")
+    check.add_argument("path", type=Path)
+    check.set_defaults(func=cmd_registry_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("amqtt", "transitions", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        result: int = args.func(args)
+    except (RegistryError, FileNotFoundError, RuntimeError, ValueError) as exc:
+        print(f"farmwatch: {exc}", file=sys.stderr)
+        return 2
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

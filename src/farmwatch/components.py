@@ -1,0 +1,106 @@
+"""Builds the running pieces of farmwatch from settings, explicitly and in one place.
+
+``farmwatch up`` and the single-service commands (``farmwatch ingest``, ``farmwatch api``) call
+these builders, so a service started alone is configured exactly as inside ``up``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+import uvicorn
+from farmwatch_core.contract import TimeWindow
+from farmwatch_core.registry import Deployment, load_registry
+from farmwatch_core.settings import FarmwatchSettings
+from farmwatch_ingest.api import create_app
+from farmwatch_ingest.deadletter import DeadLetterStore
+from farmwatch_ingest.service import IngestService, IngestStats
+from farmwatch_ingest.stores import open_store
+from farmwatch_ingest.stores.base import Store
+from farmwatch_ingest.validation import TelemetryValidator
+
+log = logging.getLogger(__name__)
+
+
+def load_deployment(settings: FarmwatchSettings) -> Deployment | None:
+    """The registry, or None when there is no file and auto-registration is on."""
+    path = settings.registry_path
+    if not path.exists() and settings.ingest.auto_register:
+        log.warning("no registry file at %s; accepting every node (auto-register)", path)
+        return None
+    return load_registry(path)
+
+
+def build_ingest(settings: FarmwatchSettings, deployment: Deployment | None) -> IngestService:
+    window = TimeWindow(
+        max_future=timedelta(seconds=settings.ingest.max_future_s),
+        max_past=timedelta(days=settings.ingest.max_past_days),
+    )
+    validator = TelemetryValidator(
+        deployment,
+        topic_prefix=settings.mqtt.topic_prefix,
+        window=window,
+        max_bytes=settings.ingest.max_message_bytes,
+        auto_register=settings.ingest.auto_register,
+    )
+    return IngestService(
+        settings.mqtt,
+        settings.ingest,
+        open_store(settings),
+        DeadLetterStore(settings.dead_letter_file),
+        validator,
+    )
+
+
+@dataclass
+class ApiServer:
+    """uvicorn in a background thread, stoppable."""
+
+    server: uvicorn.Server
+    thread: threading.Thread
+    store: Store
+
+    @property
+    def port(self) -> int:
+        return self.server.config.port
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.store.close()
+
+
+def start_api(
+    settings: FarmwatchSettings,
+    deployment: Deployment | None,
+    stats: IngestStats | None,
+    dead_letters: DeadLetterStore | None,
+    *,
+    port: int | None = None,
+) -> ApiServer:
+    store = open_store(settings)
+    app = create_app(store, dead_letters, deployment, stats)
+    config = uvicorn.Config(
+        app,
+        host=settings.api.host,
+        port=settings.api.port if port is None else port,
+        log_level="warning",
+        access_log=False,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="api", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            store.close()
+            raise RuntimeError(
+                f"the HTTP API could not listen on {settings.api.host}:{config.port}; "
+                "is the port taken? choose another with --api-port"
+            )
+        time.sleep(0.05)
+    return ApiServer(server, thread, store)
