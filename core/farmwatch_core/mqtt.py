@@ -39,9 +39,7 @@ def parse_mqtt_url(url: str) -> BrokerAddress:
     """
     parts = urlsplit(url)
     if parts.scheme not in _SCHEMES or not parts.hostname:
-        raise ValueError(
-            f"MQTT URL {url!r} must look like mqtt://host:1883 or mqtts://host:8883"
-        )
+        raise ValueError(f"MQTT URL {url!r} must look like mqtt://host:1883 or mqtts://host:8883")
     tls = _SCHEMES[parts.scheme]
     return BrokerAddress(
         host=parts.hostname,

@@ -36,6 +36,7 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -69,7 +70,7 @@ class ModelType(StrEnum):
     ORCHARD = "orchard"
 
 
-def _id(kind: str) -> object:
+def _id(kind: str) -> Callable[[str], str]:
     def check(value: str) -> str:
         try:
             return validate_id(kind, value)
@@ -175,7 +176,10 @@ class Deployment(_Strict):
             ("contact", self.contacts),
         ):
             ids = [item.id for item in items]
-            problems += [f"{kind} ID {i!r} appears twice" for i in sorted({i for i in ids if ids.count(i) > 1})]
+            problems += [
+                f"{kind} ID {i!r} appears twice"
+                for i in sorted({i for i in ids if ids.count(i) > 1})
+            ]
         coops = {c.id for c in self.cooperatives}
         contacts = {c.id for c in self.contacts}
         for farm in self.farms:

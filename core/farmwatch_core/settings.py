@@ -106,7 +106,9 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Farmwatc
         return FarmwatchSettings(**clean)
     path = Path(path_text)
     if not path.is_file():
-        raise FileNotFoundError(f"config file {path} does not exist (from --config/FARMWATCH_CONFIG)")
+        raise FileNotFoundError(
+            f"config file {path} does not exist (from --config/FARMWATCH_CONFIG)"
+        )
 
     class FromFile(FarmwatchSettings):
         model_config = SettingsConfigDict(toml_file=path)

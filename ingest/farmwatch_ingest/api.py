@@ -12,12 +12,12 @@ import html
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Query
-from fastapi.responses import HTMLResponse
 from farmwatch_core.contract import QUANTITIES
 from farmwatch_core.contract.payload import format_ts
 from farmwatch_core.registry import Deployment
 from farmwatch_core.timefmt import local_text
+from fastapi import FastAPI, HTTPException, Query
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
 from farmwatch_ingest.deadletter import DeadLetterStore
@@ -118,7 +118,9 @@ def create_app(
             found = store.records(farm_id, node_id, start, end)
         except StoreUnavailable as exc:
             raise HTTPException(503, f"store unavailable: {exc}") from None
-        return [RecordOut(ts=r.ts, seq=r.seq, synced=r.synced, readings=dict(r.readings)) for r in found]
+        return [
+            RecordOut(ts=r.ts, seq=r.seq, synced=r.synced, readings=dict(r.readings)) for r in found
+        ]
 
     @app.get("/api/v1/dead-letters", response_model=list[DeadLetterOut], tags=["operations"])
     def list_dead_letters(
@@ -195,9 +197,7 @@ _TEXT = {
 }
 
 
-def _render_page(
-    rows: list[Any], deployment: Deployment | None, lang: str, error: str
-) -> str:
+def _render_page(rows: list[Any], deployment: Deployment | None, lang: str, error: str) -> str:
     """A small server-rendered page (no scripts, no CDN) that refreshes itself: works on any
     phone over a slow link. The full mobile page comes with the dashboards issue."""
     text = _TEXT[lang]
@@ -210,7 +210,8 @@ def _render_page(
         "<meta http-equiv='refresh' content='15'>",
         f"<title>{html.escape(text['title'])}</title><style>",
         "body{font-family:system-ui,sans-serif;margin:0;padding:.5rem;background:#f4f7f2}",
-        "h1{font-size:1.2rem}section{background:#fff;border-radius:8px;padding:.5rem;margin:.5rem 0}",
+        "h1{font-size:1.2rem}",
+        "section{background:#fff;border-radius:8px;padding:.5rem;margin:.5rem 0}",
         "h2{font-size:1rem;margin:.2rem 0}table{width:100%;border-collapse:collapse}",
         "td{padding:.2rem;border-top:1px solid #eee}td.v{text-align:right;font-weight:600}",
         "small{color:#666}</style></head><body>",
@@ -235,7 +236,8 @@ def _render_page(
             )
         parts.append(
             f"</table><small>{text['updated']}: {local_text(newest)}"
-            f" <span title='{format_ts(newest)}'>(UTC {format_ts(newest)[11:19]})</span></small></section>"
+            f" <span title='{format_ts(newest)}'>(UTC {format_ts(newest)[11:19]})</span>"
+            "</small></section>"
         )
     parts.append("</body></html>")
     return "".join(parts)

@@ -96,7 +96,12 @@ class DeadLetterStore:
                 dl.detail,
                 json.dumps(
                     [
-                        {"reason": r.reason.value, "detail": r.detail, "quantity": r.quantity, "seq": r.seq}
+                        {
+                            "reason": r.reason.value,
+                            "detail": r.detail,
+                            "quantity": r.quantity,
+                            "seq": r.seq,
+                        }
                         for r in dl.rejections
                     ],
                     ensure_ascii=False,

@@ -61,10 +61,11 @@ class TelemetryValidator:
     def check(self, topic: str, payload: bytes, received_at: datetime) -> Checked:
         try:
             node_topic = NodeTopic.parse(topic, self.topic_prefix)
-            if node_topic.channel is not Channel.TELEMETRY:
-                raise ContractError(Reason.BAD_TOPIC, f"{topic!r} is not a telemetry topic")
         except ContractError as exc:
             return Checked(dead_letter=DeadLetter(received_at, topic, payload, (exc.rejection,)))
+        if node_topic.channel is not Channel.TELEMETRY:
+            rejection = Rejection(Reason.BAD_TOPIC, f"{topic!r} is not a telemetry topic")
+            return Checked(dead_letter=DeadLetter(received_at, topic, payload, (rejection,)))
         farm_id, node_id = node_topic.farm_id, node_topic.node_id
         if not self._registered(farm_id, node_id):
             rejection = Rejection(
@@ -81,7 +82,9 @@ class TelemetryValidator:
             )
         except ContractError as exc:
             return Checked(
-                dead_letter=DeadLetter(received_at, topic, payload, (exc.rejection,), farm_id, node_id)
+                dead_letter=DeadLetter(
+                    received_at, topic, payload, (exc.rejection,), farm_id, node_id
+                )
             )
         checked = Checked(records=[NodeRecord(farm_id, node_id, r) for r in decoded.records])
         if decoded.rejections:

@@ -82,7 +82,13 @@ def render_mosquitto_config(
             skipping_listener = False
             out.append(f"listener {port} {bind}")
             continue
-        if skipping_listener and name in {"cafile", "certfile", "keyfile", "protocol", "require_certificate"}:
+        if skipping_listener and name in {
+            "cafile",
+            "certfile",
+            "keyfile",
+            "protocol",
+            "require_certificate",
+        }:
             out.append(f"# (farmwatch: extra listener option left out) {line}")
             continue
         if name == "persistence_location":
@@ -161,7 +167,9 @@ class MosquittoProcess:
     @staticmethod
     def available() -> str | None:
         """Path of the mosquitto binary, if installed (Debian puts it in /usr/sbin)."""
-        return shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
+        return shutil.which("mosquitto") or shutil.which(
+            "mosquitto", path="/usr/sbin:/usr/local/sbin"
+        )
 
     @property
     def url(self) -> str:
@@ -182,9 +190,15 @@ class MosquittoProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         template = (self.config or project_mosquitto_config()).read_text()
         conf = self.data_dir / "mosquitto.conf"
-        conf.write_text(render_mosquitto_config(template, port=self.port, data_dir=self.data_dir, bind=self.host))
+        conf.write_text(
+            render_mosquitto_config(
+                template, port=self.port, data_dir=self.data_dir, bind=self.host
+            )
+        )
         with self.log_file.open("ab") as log_fh:
-            self._proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log_fh, stderr=subprocess.STDOUT)
+            self._proc = subprocess.Popen(
+                [binary, "-c", str(conf)], stdout=log_fh, stderr=subprocess.STDOUT
+            )
         proc = self._proc
 
         def failed() -> str | None:
@@ -273,7 +287,7 @@ class InProcessBroker:
         future = asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop)
         try:
             future.result(10)
-        except Exception:  # noqa: BLE001 - best effort on the way out
+        except Exception:
             log.warning("in-process broker did not shut down cleanly", exc_info=True)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)

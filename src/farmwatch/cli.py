@@ -26,9 +26,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--registry", type=Path, help="deployment registry YAML")
     parser.add_argument("--mqtt-url", help="use this broker, e.g. mqtt://host:1883")
     parser.add_argument("--topic-prefix", help="topic prefix shared by this deployment")
-    parser.add_argument("--influx-url", help="store in InfluxDB at this URL (v1 API) instead of SQLite")
+    parser.add_argument(
+        "--influx-url", help="store in InfluxDB at this URL (v1 API) instead of SQLite"
+    )
     parser.add_argument("--influx-db", help="InfluxDB database (default farmwatch)")
-    parser.add_argument("--influx-token", help="InfluxDB 2.x/3.x token (better: FARMWATCH_INFLUX__TOKEN)")
+    parser.add_argument(
+        "--influx-token", help="InfluxDB 2.x/3.x token (better: FARMWATCH_INFLUX__TOKEN)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
@@ -36,7 +40,11 @@ def _settings(args: argparse.Namespace, **extra: Any) -> FarmwatchSettings:
     mqtt = {k: v for k, v in {"url": args.mqtt_url, "topic_prefix": args.topic_prefix}.items() if v}
     influx = {
         k: v
-        for k, v in {"url": args.influx_url, "database": args.influx_db, "token": args.influx_token}.items()
+        for k, v in {
+            "url": args.influx_url,
+            "database": args.influx_db,
+            "token": args.influx_token,
+        }.items()
         if v
     }
     overrides: dict[str, Any] = {"data_dir": args.data_dir, "registry": args.registry, **extra}
@@ -99,11 +107,20 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     service = build_ingest(settings, deployment)
     api = None
     if args.api_port is not None:
-        api = start_api(settings, deployment, service.stats, service.dead_letters, port=args.api_port)
+        api = start_api(
+            settings, deployment, service.stats, service.dead_letters, port=args.api_port
+        )
         print(f"API on http://{settings.api.host}:{api.port}/", flush=True)
     stop = _stop_event()
-    threading.Thread(target=lambda: (stop.wait(), service.stop()), daemon=True).start()
-    print(f"ingest: {settings.mqtt.url} -> {settings.influx.url or settings.sqlite_file}", flush=True)
+
+    def stop_when_signalled() -> None:
+        stop.wait()
+        service.stop()
+
+    threading.Thread(target=stop_when_signalled, daemon=True).start()
+    print(
+        f"ingest: {settings.mqtt.url} -> {settings.influx.url or settings.sqlite_file}", flush=True
+    )
     try:
         service.run()
     finally:
@@ -115,8 +132,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_api(args: argparse.Namespace) -> int:
-    from farmwatch.components import load_deployment, start_api
     from farmwatch_ingest.deadletter import DeadLetterStore
+
+    from farmwatch.components import load_deployment, start_api
 
     settings = _settings(args, ingest={"auto_register": True})
     deployment = load_deployment(settings)
@@ -210,7 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--farms", type=int, default=3, help="number of simulated farms (default 3)")
     up.add_argument("--seed", type=int, default=1)
     up.add_argument("--interval", type=float, default=5.0, help="seconds between readings per node")
-    up.add_argument("--sim-count", type=int, help="stop simulating after this many records per node")
+    up.add_argument(
+        "--sim-count", type=int, help="stop simulating after this many records per node"
+    )
     up.add_argument("--no-simulator", action="store_true", help="real nodes only")
     up.add_argument("--broker", choices=["auto", "mosquitto", "inprocess"], default="auto")
     up.add_argument("--mqtt-port", type=int, default=1883, help="port for farmwatch's own broker")
@@ -226,7 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(ingest)
     ingest.add_argument("--auto-register", action="store_true", help="demo: accept unknown nodes")
     ingest.add_argument("--client-id", help="MQTT client id (persistent session name)")
-    ingest.add_argument("--shared-group", help="share the load with other workers ($share/GROUP/...)")
+    ingest.add_argument(
+        "--shared-group", help="share the load with other workers ($share/GROUP/...)"
+    )
     ingest.add_argument("--api-port", type=int, help="also serve the HTTP API on this port")
     ingest.set_defaults(func=cmd_ingest)
 

@@ -66,6 +66,11 @@ class ApiServer:
 
     @property
     def port(self) -> int:
+        """The bound port (differs from the configured one when that was 0)."""
+        for server in self.server.servers:
+            for sock in server.sockets:
+                port: int = sock.getsockname()[1]
+                return port
         return self.server.config.port
 
     def stop(self) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from farmwatch_core.registry import Deployment
+from farmwatch_core.registry import Deployment, load_registry
 from farmwatch_core.settings import FarmwatchSettings
 from farmwatch_edge.sequence import SequenceStore
 from farmwatch_simulators.runner import SimulatorRunner
@@ -103,15 +103,21 @@ class Pipeline:
                 what = "another MQTT broker"
                 if self.options.use_running_broker:
                     self.settings.mqtt.url = f"mqtt://{host}:{port}"
-                    self.say(f"Port {port} is taken by {what}; using it as asked (--use-running-broker).")
+                    self.say(
+                        f"Port {port} is taken by {what}; using it as asked (--use-running-broker)."
+                    )
                     return
             else:
                 what = "another program (not an MQTT broker)"
             port = free_port(host)
             self.say(
-                f"Port {self.options.mqtt_port} is taken by {what}; starting farmwatch's own broker "
-                f"on port {port} instead"
-                + (" (add --use-running-broker to use that one)." if what.endswith("broker") else ".")
+                f"Port {self.options.mqtt_port} is taken by {what}; "
+                f"starting farmwatch's own broker on port {port} instead"
+                + (
+                    " (add --use-running-broker to use that one)."
+                    if what.endswith("broker")
+                    else "."
+                )
             )
         binary = MosquittoProcess.available()
         if self.options.broker == "mosquitto" or (self.options.broker == "auto" and binary):
@@ -129,8 +135,6 @@ class Pipeline:
     def _deployment(self) -> Deployment:
         path = self.settings.registry_path
         if self.settings.registry is not None:
-            from farmwatch_core.registry import load_registry
-
             return load_registry(path)
         deployment = build_deployment(self.options.farms, seed=self.options.seed)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -164,15 +168,19 @@ class Pipeline:
             f"  readings go : {store}\n"
             f"  dashboard   : {api}/   API docs: {api}/docs\n"
             f"  dead letters: {self.settings.dead_letter_file}\n"
-            "  latest      : farmwatch query" + (f" --data-dir {self.settings.data_dir}" if self.settings.data_dir != Path("var") else "") + "\n"
+            "  latest      : farmwatch query"
+            + (
+                f" --data-dir {self.settings.data_dir}"
+                if self.settings.data_dir != Path("var")
+                else ""
+            )
+            + "\n"
             "Stop with Ctrl-C.\n"
         )
 
     def progress_line(self) -> str:
         stats = self.ingest.stats
-        sim = (
-            f"published {self.simulator.acknowledged}, " if self.simulator is not None else ""
-        )
+        sim = f"published {self.simulator.acknowledged}, " if self.simulator is not None else ""
         return (
             f"{sim}stored {stats.records} records ({stats.readings} readings), "
             f"dead letters {stats.dead_letters}, broker {'up' if stats.connected else 'DOWN'}"

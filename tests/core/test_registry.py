@@ -42,15 +42,20 @@ def test_valid_registry_and_lookups() -> None:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (("sensors: [water_temperature, dissolved_oxygen, ph]", "sensors: [do2]"),
-         "farms[0].nodes[0].sensors: unknown quantity 'do2'"),
+        (
+            ("sensors: [water_temperature, dissolved_oxygen, ph]", "sensors: [do2]"),
+            "farms[0].nodes[0].sensors: unknown quantity 'do2'",
+        ),
         (("model: aquaculture_pond", "model: rocket"), "farms[0].model: Input should be"),
         (("cooperative: htx-thanh-ha", "cooperative: htx-x"), "unknown cooperative 'htx-x'"),
         (("contacts: [son]", "contacts: [bao]"), "unknown contact 'bao'"),
         (("lat: 20.9", "lat: 200"), "farms[0].location.lat"),
         (("- id: pond-01-water", "- id: pond/01"), "farms[0].nodes[0].id: node ID 'pond/01'"),
-        (("phone: \"+84912345678\"", "phone: call me"), "contacts[0].phone"),
-        (("profile: pond_water", "profile: pond_water\n        colour: red"), "colour: Extra inputs"),
+        (('phone: "+84912345678"', "phone: call me"), "contacts[0].phone"),
+        (
+            ("profile: pond_water", "profile: pond_water\n        colour: red"),
+            "colour: Extra inputs",
+        ),
     ],
 )
 def test_invalid_registry_names_the_place(change: tuple[str, str], expected: str) -> None:
@@ -63,7 +68,9 @@ def test_invalid_registry_names_the_place(change: tuple[str, str], expected: str
 
 
 def test_duplicates_are_reported() -> None:
-    text = GOOD.replace("contacts:\n  - id: son", "contacts:\n  - id: son\n    name: A\n  - id: son")
+    text = GOOD.replace(
+        "contacts:\n  - id: son", "contacts:\n  - id: son\n    name: A\n  - id: son"
+    )
     with pytest.raises(RegistryError, match="contact ID 'son' appears twice"):
         parse_registry(text)
     nodes = GOOD.replace(

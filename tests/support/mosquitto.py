@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import Path
 
@@ -17,4 +18,5 @@ def start_mosquitto(data_dir: Path, port: int | None = None) -> MosquittoProcess
 
 def unique_prefix(name: str = "t") -> str:
     """A topic prefix no other test uses, so tests sharing a broker never see each other."""
-    return f"test/{name}-{uuid.uuid4().hex[:10]}"
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "t"
+    return f"test/{safe}-{uuid.uuid4().hex[:10]}"

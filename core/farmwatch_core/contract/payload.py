@@ -100,7 +100,7 @@ def decode_telemetry(
     payload: bytes,
     *,
     now: datetime,
-    window: TimeWindow = TimeWindow(),  # noqa: B008 - frozen, immutable default
+    window: TimeWindow = TimeWindow(),
     max_bytes: int = MAX_MESSAGE_BYTES,
 ) -> DecodedMessage:
     """Decode and validate a telemetry message against the contract.
@@ -124,7 +124,7 @@ def decode_telemetry(
     if version != PAYLOAD_VERSION or isinstance(version, bool):
         raise ContractError(
             Reason.UNSUPPORTED_VERSION,
-            f"payload version {version!r} is not supported; send \"v\": {PAYLOAD_VERSION}",
+            f'payload version {version!r} is not supported; send "v": {PAYLOAD_VERSION}',
         )
     if "records" in body:
         items = body["records"]
@@ -151,11 +151,11 @@ def _kind(value: object) -> str:
     )
 
 
-def _decode_record(
-    item: object, now: datetime, window: TimeWindow, out: DecodedMessage
-) -> None:
+def _decode_record(item: object, now: datetime, window: TimeWindow, out: DecodedMessage) -> None:
     if not isinstance(item, dict):
-        out.rejections.append(Rejection(Reason.SCHEMA, f"a record must be an object, not {_kind(item)}"))
+        out.rejections.append(
+            Rejection(Reason.SCHEMA, f"a record must be an object, not {_kind(item)}")
+        )
         return
     seq = item.get("seq")
     if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq <= MAX_SEQ:
@@ -274,11 +274,14 @@ def check_reading(name: object, value: object) -> float | Rejection:
     else:
         shown_value = value[:40] if isinstance(value, str) else value
         return Rejection(
-            Reason.WRONG_TYPE, f"{name} needs a number, got {_kind(value)} {shown_value!r}",
+            Reason.WRONG_TYPE,
+            f"{name} needs a number, got {_kind(value)} {shown_value!r}",
             quantity=name,
         )
     if not math.isfinite(number):
-        return Rejection(Reason.NOT_FINITE, f"{name} is {number}, not a finite number", quantity=name)
+        return Rejection(
+            Reason.NOT_FINITE, f"{name} is {number}, not a finite number", quantity=name
+        )
     number = q.to_canonical(number, unit)
     if not q.low <= number <= q.high:
         return Rejection(
@@ -298,4 +301,3 @@ def _human(delta: timedelta) -> str:
     if seconds < 172_800:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.0f} days"
-

@@ -48,7 +48,8 @@ def validate_id(kind: str, value: str) -> str:
         raise ContractError(Reason.BAD_ID, f"{kind} ID must be a non-empty string")
     if len(value) > ID_MAX_LENGTH:
         raise ContractError(
-            Reason.BAD_ID, f"{kind} ID is {len(value)} characters long; the limit is {ID_MAX_LENGTH}"
+            Reason.BAD_ID,
+            f"{kind} ID is {len(value)} characters long; the limit is {ID_MAX_LENGTH}",
         )
     if not _ID_PATTERN.fullmatch(value):
         raise ContractError(
@@ -96,7 +97,9 @@ class NodeTopic:
                 raise ContractError(Reason.BAD_TOPIC, "a cmd topic needs an actuator name")
             validate_id("actuator", self.actuator)
         elif self.actuator is not None:
-            raise ContractError(Reason.BAD_TOPIC, f"only cmd topics name an actuator, not {self.channel}")
+            raise ContractError(
+                Reason.BAD_TOPIC, f"only cmd topics name an actuator, not {self.channel}"
+            )
 
     def __str__(self) -> str:
         head = f"{self.prefix}/" if self.prefix else ""
@@ -109,7 +112,9 @@ class NodeTopic:
         rest = topic
         if prefix:
             if not topic.startswith(prefix + "/"):
-                raise ContractError(Reason.BAD_TOPIC, f"topic {topic!r} is outside prefix {prefix!r}")
+                raise ContractError(
+                    Reason.BAD_TOPIC, f"topic {topic!r} is outside prefix {prefix!r}"
+                )
             rest = topic[len(prefix) + 1 :]
         levels = rest.split("/")
         if len(levels) not in (5, 6) or levels[0] != "farms" or levels[2] != "nodes":

@@ -67,9 +67,7 @@ class Store(Protocol):
         """Latest value per (farm, node, quantity), sorted by farm, node, quantity."""
         ...
 
-    def records(
-        self, farm_id: str, node_id: str, start: datetime, end: datetime
-    ) -> list[Record]:
+    def records(self, farm_id: str, node_id: str, start: datetime, end: datetime) -> list[Record]:
         """One node's records with start <= ts < end, oldest first, one per (seq, ts)."""
         ...
 

@@ -1,0 +1,483 @@
+"""InfluxDB storage through the v1 HTTP API, so one client serves InfluxDB 1.x, 2.x and 3.x.
+
+Schema (one point per record)::
+
+    telemetry,farm=<farm_id>,node=<node_id> <quantity>=<float>,...,seq=<int>i,synced=<bool> <ts ms>
+
+The point identity (measurement, tags, timestamp) is the same as the SQLite backend's primary
+key, so a redelivered record overwrites itself: idempotent writes for free.
+
+Authentication, chosen from :class:`~farmwatch_core.settings.InfluxSettings`:
+
+* ``token`` → header ``Authorization: Token <token>``. InfluxDB 2.x accepts it on its v1
+  compatibility endpoints (the database/retention policy must be mapped to a bucket with a DBRP
+  mapping, ``influx v1 dbrp create``), and InfluxDB 3.x accepts it too.
+* ``username``/``password`` → HTTP Basic auth, which InfluxDB 1.x accepts exactly like the
+  ``u``/``p`` query parameters. Basic auth is used instead of ``u``/``p`` because httpx logs
+  every request URL at INFO level: query parameters would put the password in farmwatch's logs.
+
+Errors are translated at this boundary (``raise ... from``)::
+
+    connection refused, timeout, HTTP 5xx, 429  -> StoreUnavailable  (check URL / influxd)
+    HTTP 401, 403                               -> StoreUnavailable  (check token/credentials)
+    HTTP 404 database not found                 -> StoreUnavailable  (create database / DBRP)
+    HTTP 400 (field type conflict, bad line...) -> StoreRejected     (InfluxDB's own text)
+
+Authorization and a missing database are "unavailable", not "rejected": the data is fine and the
+configuration is wrong, so ingest keeps the data and retries once the operator has fixed it.
+
+Example::
+
+    store = InfluxStore(InfluxSettings(url="http://127.0.0.1:8086", database="farmwatch"))
+    try:
+        store.write(node_records)
+    finally:
+        store.close()
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from farmwatch_core.contract import Record
+from farmwatch_core.settings import InfluxSettings
+
+from farmwatch_ingest.stores.base import (
+    LatestReading,
+    NodeRecord,
+    StoreError,
+    StoreRejected,
+    StoreUnavailable,
+)
+
+__all__ = ["MEASUREMENT", "InfluxStore"]
+
+logger = logging.getLogger(__name__)
+
+MEASUREMENT = "telemetry"
+WRITE_CHUNK_LINES = 5000
+"""Lines per write request: well below InfluxDB's default 25 MB body limit, large enough that
+a node's week-long offline backlog is a handful of requests."""
+QUERY_CHUNK_ROWS = 10_000
+"""Rows per chunk of a chunked query. Chunked responses are not cut by ``max-row-limit``, so a
+long ``records()`` range is never silently truncated."""
+
+_FARM_TAG = "farm"
+_NODE_TAG = "node"
+_SEQ_FIELD = "seq"
+_SYNCED_FIELD = "synced"
+_RESERVED = frozenset({"time", _FARM_TAG, _NODE_TAG, _SEQ_FIELD, _SYNCED_FIELD})
+_MAX_SEQ = 2**63 - 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
+_ERROR_TEXT_LIMIT = 500
+
+_TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
+
+
+def escape_tag(text: str) -> str:
+    """Escape a tag key, tag value or field key for line protocol.
+
+    Farm and node IDs are validated by the contract and never contain these characters; the
+    escaping is defence in depth so a future relaxation of the ID rules cannot corrupt a batch.
+
+    >>> escape_tag("a b,c=d")
+    'a\\\\ b\\\\,c\\\\=d'
+    """
+    return text.translate(_TAG_ESCAPES)
+
+
+def quote_string(text: str) -> str:
+    """An InfluxQL string literal.
+
+    >>> quote_string("it's")
+    "'it\\\\'s'"
+    """
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def quote_ident(text: str) -> str:
+    """An InfluxQL double-quoted identifier.
+
+    >>> quote_ident('my "db"')
+    '"my \\\\"db\\\\""'
+    """
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _to_ms(ts: datetime, what: str) -> int:
+    """Milliseconds since the epoch, truncated like ``precision=ms`` (and SQLite) do."""
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise ValueError(f"{what} {ts.isoformat()} has no time zone; farmwatch uses aware UTC")
+    return (ts - _EPOCH) // _ONE_MS
+
+
+def _bound_ms(ts: datetime, what: str) -> int:
+    """A query bound rounded *up* to the millisecond: stored times are whole milliseconds."""
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise ValueError(f"{what} {ts.isoformat()} has no time zone; farmwatch uses aware UTC")
+    return -((_EPOCH - ts) // _ONE_MS)
+
+
+def _from_ms(ts_ms: int) -> datetime:
+    return _EPOCH + ts_ms * _ONE_MS
+
+
+def _line(nr: NodeRecord) -> str:
+    rec = nr.record
+    fields = [f"{escape_tag(q)}={float(v)!r}" for q, v in rec.readings.items()]
+    fields.append(f"{_SEQ_FIELD}={rec.seq}i")
+    fields.append(f"{_SYNCED_FIELD}={'true' if rec.synced else 'false'}")
+    return (
+        f"{MEASUREMENT},{_FARM_TAG}={escape_tag(nr.farm_id)},{_NODE_TAG}={escape_tag(nr.node_id)}"
+        f" {','.join(fields)} {_to_ms(rec.ts, 'timestamp')}"
+    )
+
+
+def _check(nr: NodeRecord) -> None:
+    """Refuse an unstorable record before anything is sent.
+
+    InfluxDB writes the valid lines of a request and drops the rest ("partial write"); checking
+    the whole batch first keeps a bad batch all-or-nothing, as in SQLite.
+    """
+    rec = nr.record
+    where = f"{nr.farm_id}/{nr.node_id} seq {rec.seq}"
+    if not nr.farm_id or not nr.node_id:
+        raise StoreRejected(f"{where}: farm and node IDs must not be empty")
+    if isinstance(rec.seq, bool) or not 0 <= rec.seq <= _MAX_SEQ:
+        raise StoreRejected(f"{nr.farm_id}/{nr.node_id}: seq {rec.seq!r} is not 0..2^63-1")
+    if rec.ts.tzinfo is None or rec.ts.utcoffset() is None:
+        raise StoreRejected(f"{where}: timestamp {rec.ts.isoformat()} has no time zone")
+    for name, value in rec.readings.items():
+        if name in _RESERVED or not name or "\n" in name:
+            raise StoreRejected(f"{where}: {name!r} cannot be a quantity name in InfluxDB")
+        if not math.isfinite(value):
+            raise StoreRejected(f"{where}: {name} is {value}, not finite")
+
+
+def _error_text(response: httpx.Response) -> str:
+    """InfluxDB's own explanation: JSON ``error`` (1.x) / ``message`` (2.x, 3.x) or the header."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        for key in ("error", "message"):
+            if isinstance(body.get(key), str):
+                return str(body[key])[:_ERROR_TEXT_LIMIT]
+    header = str(response.headers.get("X-Influxdb-Error", ""))
+    if header:
+        return header[:_ERROR_TEXT_LIMIT]
+    return response.text.strip()[:_ERROR_TEXT_LIMIT] or response.reason_phrase
+
+
+class InfluxStore:
+    """The :class:`~farmwatch_ingest.stores.base.Store` on InfluxDB's v1 HTTP API.
+
+    Safe to share between threads: ``httpx.Client`` pools connections behind its own locks.
+    The constructor does not fail when InfluxDB is down (ingest must start and buffer); it
+    tries ``CREATE DATABASE`` and, if InfluxDB could not be reached, tries again before the
+    next operation.
+    """
+
+    def __init__(self, settings: InfluxSettings) -> None:
+        if not settings.url:
+            raise ValueError("InfluxStore needs influx.url (e.g. http://127.0.0.1:8086)")
+        self.settings = settings
+        self.url = settings.url.rstrip("/")
+        headers = {"User-Agent": "farmwatch-ingest"}
+        auth: httpx.BasicAuth | None = None
+        if settings.token is not None:
+            headers["Authorization"] = f"Token {settings.token.get_secret_value()}"
+        elif settings.username is not None:
+            password = settings.password.get_secret_value() if settings.password else ""
+            auth = httpx.BasicAuth(settings.username, password)
+        self._client = httpx.Client(
+            base_url=self.url, headers=headers, auth=auth, timeout=settings.timeout_s
+        )
+        self._database_ready = not settings.create_database
+        try:
+            self._ensure_database()
+        except StoreUnavailable as exc:
+            logger.warning("InfluxDB not usable yet; will retry before the next operation: %s", exc)
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        content: str | None = None,
+        data: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send one request; raise StoreUnavailable for every failure that is not the data's."""
+        response = self._send(method, path, what, params=params, content=content, data=data)
+        self._raise_for_availability(response, what)
+        return response
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        content: str | None = None,
+        data: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        try:
+            return self._client.request(method, path, params=params, content=content, data=data)
+        except httpx.TimeoutException as exc:
+            raise StoreUnavailable(
+                f"InfluxDB at {self.url} did not answer ({what}) within "
+                f"{self.settings.timeout_s:g} s; check that influxd is running and not "
+                "overloaded, or raise influx.timeout_s"
+            ) from exc
+        except httpx.TransportError as exc:
+            raise StoreUnavailable(
+                f"cannot reach InfluxDB at {self.url} ({what}): {exc or type(exc).__name__}; "
+                "check influx.url and that influxd is running and reachable from this host"
+            ) from exc
+
+    def _raise_for_availability(self, response: httpx.Response, what: str) -> None:
+        status = response.status_code
+        if status in (401, 403):
+            raise StoreUnavailable(
+                f"InfluxDB at {self.url} refused the credentials ({what}, HTTP {status}: "
+                f"{_error_text(response)}); check influx.token, or influx.username/password, "
+                f"and that they may access database {self.settings.database!r}"
+            )
+        if status == 429 or status >= 500:
+            raise StoreUnavailable(
+                f"InfluxDB at {self.url} is unavailable ({what}, HTTP {status}: "
+                f"{_error_text(response)}); check that influxd is healthy (disk, memory)"
+            )
+
+    def _database_missing(self, detail: str) -> StoreUnavailable:
+        return StoreUnavailable(
+            f"InfluxDB at {self.url} has no database {self.settings.database!r} ({detail}); "
+            "set influx.create_database = true, or create it (1.x: CREATE DATABASE; 2.x/3.x: "
+            "a bucket with a DBRP mapping)"
+        )
+
+    def _ensure_database(self) -> None:
+        """``CREATE DATABASE`` once (idempotent in 1.x); retried while InfluxDB is unreachable.
+
+        2.x/3.x refuse it (401/403, or a statement error) because there the admin creates the
+        bucket and its DBRP mapping. That is expected, so warn and carry on: a write to a
+        database that really is missing still fails, with a message saying so.
+        """
+        if self._database_ready:
+            return
+        q = f"CREATE DATABASE {quote_ident(self.settings.database)}"
+        response = self._send("POST", "/query", "create database", data={"q": q})
+        if response.status_code not in (401, 403):
+            self._raise_for_availability(response, "create database")  # retry later
+        problem = None
+        if not response.is_success:
+            problem = f"HTTP {response.status_code}: {_error_text(response)}"
+        else:
+            for document in self._documents(response):
+                for result in document.get("results", []):
+                    if isinstance(result.get("error"), str):
+                        problem = result["error"]
+        if problem is not None:
+            logger.warning(
+                "could not create InfluxDB database %r at %s (%s); continuing on the assumption "
+                "that an admin created it (normal for InfluxDB 2.x/3.x)",
+                self.settings.database,
+                self.url,
+                problem,
+            )
+        self._database_ready = True
+
+    def _query(self, q: str) -> dict[int, list[dict[str, Any]]]:
+        """Run InfluxQL; return the series of each statement (by statement id), chunks merged.
+
+        Queries always run chunked, so the answer is a stream of JSON documents, one per line;
+        a series split over chunks is put back together here. A statement without data maps
+        to no entry (or an empty list).
+        """
+        params = {
+            "db": self.settings.database,
+            "epoch": "ms",
+            "chunked": "true",
+            "chunk_size": str(QUERY_CHUNK_ROWS),
+            "q": q,
+        }
+        if self.settings.retention_policy:
+            params["rp"] = self.settings.retention_policy
+        response = self._request("GET", "/query", "query", params=params)
+        if not response.is_success:
+            text = _error_text(response)
+            if response.status_code == 404 or "database not found" in text:
+                raise self._database_missing(text)
+            raise StoreError(
+                f"InfluxDB refused query {q[:200]!r} (HTTP {response.status_code}): {text}"
+            )
+        merged: dict[int, dict[tuple[object, str], dict[str, Any]]] = {}
+        for document in self._documents(response):
+            if isinstance(document.get("error"), str):
+                raise StoreError(f"InfluxDB query {q[:200]!r} failed: {document['error']}")
+            for result in document.get("results", []):
+                error = result.get("error")
+                if isinstance(error, str):
+                    if "database not found" in error:
+                        raise self._database_missing(error)
+                    raise StoreError(f"InfluxDB query {q[:200]!r} failed: {error}")
+                statement = merged.setdefault(int(result.get("statement_id", 0)), {})
+                for series in result.get("series", []):
+                    tags = series.get("tags") or {}
+                    key = (series.get("name"), json.dumps(tags, sort_keys=True))
+                    known = statement.get(key)
+                    if known is None:
+                        statement[key] = {
+                            "tags": tags,
+                            "columns": list(series.get("columns", [])),
+                            "values": list(series.get("values", [])),
+                        }
+                    else:
+                        known["values"].extend(series.get("values", []))
+        return {statement_id: list(series.values()) for statement_id, series in merged.items()}
+
+    def _documents(self, response: httpx.Response) -> Iterator[dict[str, Any]]:
+        for line in response.text.splitlines():
+            if not line.strip():
+                continue
+            try:
+                document = json.loads(line)
+            except ValueError as exc:
+                raise StoreError(
+                    f"InfluxDB at {self.url} sent a non-JSON query answer: {line[:200]!r}"
+                ) from exc
+            if isinstance(document, dict):
+                yield document
+
+    def _source(self) -> str:
+        if self.settings.retention_policy:
+            return f"{quote_ident(self.settings.retention_policy)}.{quote_ident(MEASUREMENT)}"
+        return quote_ident(MEASUREMENT)
+
+    # -- Store ----------------------------------------------------------------------------
+
+    def write(self, records: Sequence[NodeRecord]) -> None:
+        """Write a batch; when this returns, InfluxDB has acknowledged (and fsynced) every line.
+
+        Large batches go out in chunks of :data:`WRITE_CHUNK_LINES`. If a later chunk fails,
+        earlier ones are stored; retrying the whole batch is safe because writes are idempotent.
+        """
+        for nr in records:
+            _check(nr)
+        lines = [_line(nr) for nr in records if nr.record.readings]
+        if not lines:
+            return
+        self._ensure_database()
+        params = {"db": self.settings.database, "precision": "ms"}
+        if self.settings.retention_policy:
+            params["rp"] = self.settings.retention_policy
+        for start in range(0, len(lines), WRITE_CHUNK_LINES):
+            body = "\n".join(lines[start : start + WRITE_CHUNK_LINES])
+            response = self._request("POST", "/write", "write", params=params, content=body)
+            if response.is_success:
+                continue
+            text = _error_text(response)
+            if response.status_code == 404 or "database not found" in text:
+                raise self._database_missing(text)
+            raise StoreRejected(f"InfluxDB refused the data (HTTP {response.status_code}): {text}")
+
+    def latest(self, farm_id: str | None = None) -> list[LatestReading]:
+        """Latest value per (farm, node, quantity), sorted by farm, node, quantity.
+
+        One ``last()`` per quantity, all in one request: ``last(*)`` would stamp every field
+        with a single time, but soil probes and aerator states report at different moments.
+        """
+        self._ensure_database()
+        source = self._source()
+        keys = self._query(f"SHOW FIELD KEYS FROM {source}").get(0, [])
+        quantities = sorted(
+            {
+                str(name)
+                for series in keys
+                for name, kind in series["values"]
+                if name not in _RESERVED and kind in ("float", "integer")
+            }
+        )
+        if not quantities:
+            return []
+        where = f" WHERE {quote_ident(_FARM_TAG)} = {quote_string(farm_id)}" if farm_id else ""
+        group = f"GROUP BY {quote_ident(_FARM_TAG)}, {quote_ident(_NODE_TAG)}"
+        statements = [
+            f"SELECT last({quote_ident(q)}) AS {quote_ident('value')} FROM {source}{where} {group}"
+            for q in quantities
+        ]
+        results = self._query("; ".join(statements))
+        out: list[LatestReading] = []
+        for statement_id, quantity in enumerate(quantities):
+            for series in results.get(statement_id, []):
+                tags = series["tags"]
+                for ts_ms, value in series["values"]:
+                    if isinstance(value, int | float) and not isinstance(value, bool):
+                        out.append(
+                            LatestReading(
+                                str(tags.get(_FARM_TAG, "")),
+                                str(tags.get(_NODE_TAG, "")),
+                                quantity,
+                                float(value),
+                                _from_ms(int(ts_ms)),
+                            )
+                        )
+        out.sort(key=lambda r: (r.farm_id, r.node_id, r.quantity))
+        return out
+
+    def records(self, farm_id: str, node_id: str, start: datetime, end: datetime) -> list[Record]:
+        """One node's records with start <= ts < end, oldest first, one per timestamp."""
+        start_ms = _bound_ms(start, "start")
+        end_ms = _bound_ms(end, "end")
+        self._ensure_database()
+        q = (
+            f"SELECT * FROM {self._source()} WHERE {quote_ident(_FARM_TAG)} = "
+            f"{quote_string(farm_id)} AND {quote_ident(_NODE_TAG)} = {quote_string(node_id)} "
+            f"AND time >= {start_ms}ms AND time < {end_ms}ms"
+        )
+        out: list[Record] = []
+        for series in self._query(q).get(0, []):
+            columns: list[str] = series["columns"]
+            for row in series["values"]:
+                point = dict(zip(columns, row, strict=True))
+                seq = point.get(_SEQ_FIELD)
+                if not isinstance(seq, int):
+                    logger.warning("skipping a %s point without seq: %r", MEASUREMENT, point)
+                    continue
+                readings = {
+                    name: float(value)
+                    for name, value in point.items()
+                    if name not in _RESERVED
+                    and isinstance(value, int | float)
+                    and not isinstance(value, bool)
+                }
+                synced = point.get(_SYNCED_FIELD) is True
+                out.append(Record(_from_ms(int(point["time"])), seq, synced, readings))
+        out.sort(key=lambda r: r.ts)
+        return out
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless InfluxDB answers ``/ping``."""
+        response = self._request("GET", "/ping", "ping")
+        if not response.is_success:
+            raise StoreUnavailable(
+                f"InfluxDB at {self.url} answered /ping with HTTP {response.status_code}; "
+                "check that influx.url points at InfluxDB"
+            )
+
+    def close(self) -> None:
+        """Close the HTTP connections. Safe to call twice."""
+        self._client.close()

@@ -1,0 +1,152 @@
+"""The ingest service against a real mosquitto and real stores."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import paho.mqtt.client as paho
+from farmwatch_core.contract import Channel, Reason, Record, encode_batch, encode_record, node_topic
+from farmwatch_core.mqtt import new_client
+from farmwatch_core.registry import parse_registry
+from farmwatch_core.settings import InfluxSettings, IngestSettings, MqttSettings
+from farmwatch_ingest.deadletter import DeadLetterStore
+from farmwatch_ingest.service import IngestService
+from farmwatch_ingest.stores.base import Store
+from farmwatch_ingest.stores.influx import InfluxStore
+from farmwatch_ingest.stores.sqlite import SqliteStore
+from farmwatch_ingest.validation import TelemetryValidator
+from support.waiting import eventually
+
+from farmwatch.broker import free_port
+
+REGISTRY = parse_registry(
+    """
+farms:
+  - id: pond-01
+    name: Ao 1
+    model: aquaculture_pond
+    nodes: [{id: water-1}, {id: water-2}]
+"""
+)
+
+
+@contextmanager
+def running(
+    mqtt: MqttSettings,
+    store: Store,
+    dead_letters: DeadLetterStore,
+    *,
+    client_id: str = "ingest-test",
+    auto_register: bool = False,
+) -> Iterator[IngestService]:
+    validator = TelemetryValidator(
+        REGISTRY, topic_prefix=mqtt.topic_prefix, auto_register=auto_register
+    )
+    service = IngestService(
+        mqtt, IngestSettings(client_id=client_id), store, dead_letters, validator
+    )
+    thread = threading.Thread(target=service.run)
+    thread.start()
+    try:
+        assert service.wait_ready(10)
+        yield service
+    finally:
+        service.stop()
+        thread.join(15)
+        assert not thread.is_alive()
+
+
+@contextmanager
+def publisher(mqtt: MqttSettings) -> Iterator[paho.Client]:
+    client, address = new_client(mqtt, "test-publisher", persistent=False)
+    client.connect(address.host, address.port)
+    client.loop_start()
+    try:
+        yield client
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def publish(client: paho.Client, topic: str, payload: bytes) -> None:
+    info = client.publish(topic, payload, qos=1)
+    info.wait_for_publish(10)
+    assert info.is_published()
+
+
+def topic(mqtt: MqttSettings, node: str = "water-1", farm: str = "pond-01") -> str:
+    return str(node_topic(farm, node, Channel.TELEMETRY, prefix=mqtt.topic_prefix))
+
+
+def rec(seq: int, **readings: float) -> Record:
+    ts = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=600 - seq)
+    return Record(ts, seq, True, readings or {"dissolved_oxygen": 5.0 + seq / 100})
+
+
+def stored_seqs(store: Store, node: str = "water-1") -> list[int]:
+    now = datetime.now(UTC)
+    return [r.seq for r in store.records("pond-01", node, now - timedelta(days=1), now)]
+
+
+def test_valid_and_invalid_messages(mqtt_settings: MqttSettings, tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "fw.db")
+    dead = DeadLetterStore(tmp_path / "dead.db")
+    with running(mqtt_settings, store, dead) as service, publisher(mqtt_settings) as pub:
+        publish(pub, topic(mqtt_settings), encode_record(rec(1)))
+        publish(pub, topic(mqtt_settings), encode_batch([rec(2), rec(3, ph=7.5)]))
+        mixed = json.loads(encode_record(rec(4, ph=7.1)))
+        mixed["readings"]["dissolved_oxygen"] = -3
+        publish(pub, topic(mqtt_settings), json.dumps(mixed).encode())
+        publish(pub, topic(mqtt_settings), b"\x00garbage")
+        publish(pub, topic(mqtt_settings, node="intruder"), encode_record(rec(5)))
+        bad_id = topic(mqtt_settings).replace("pond-01", "pond 01")  # still matches farms/+/...
+        publish(pub, bad_id, encode_record(rec(6)))
+        eventually(lambda: service.stats.messages == 6)
+    assert stored_seqs(store) == [1, 2, 3, 4]
+    latest = {(r.node_id, r.quantity): r.value for r in store.latest("pond-01")}
+    assert latest[("water-1", "ph")] == 7.1
+    letters = {d.reason: d for d in dead.recent()}
+    assert set(letters) == {"out_of_bounds", "malformed_json", "unknown_node", "bad_id"}
+    assert letters["out_of_bounds"].rejections[0]["quantity"] == "dissolved_oxygen"
+    assert letters["malformed_json"].payload == b"\x00garbage"
+    assert "not in the registry" in letters["unknown_node"].detail
+    assert service.stats.rejections[Reason.OUT_OF_BOUNDS.value] == 1
+
+
+def test_auto_register_accepts_unknown_nodes(mqtt_settings: MqttSettings, tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "fw.db")
+    dead = DeadLetterStore(tmp_path / "dead.db")
+    with (
+        running(mqtt_settings, store, dead, auto_register=True) as service,
+        publisher(mqtt_settings) as pub,
+    ):
+        publish(pub, topic(mqtt_settings, farm="demo", node="n9"), encode_record(rec(1)))
+        eventually(lambda: service.stats.records == 1)
+    assert [r.node_id for r in store.latest("demo")] == ["n9"]
+    assert dead.count() == 0
+
+
+def test_nothing_is_acknowledged_while_the_store_is_down(
+    mqtt_settings: MqttSettings, tmp_path: Path
+) -> None:
+    """Messages that arrive while the database is unreachable stay unacknowledged in the
+    broker's persistent session and are all delivered to the next ingest run."""
+    dead = DeadLetterStore(tmp_path / "dead.db")
+    down = InfluxStore(InfluxSettings(url=f"http://127.0.0.1:{free_port()}", create_database=False))
+    with (
+        running(mqtt_settings, down, dead, client_id="ingest-outage") as service,
+        publisher(mqtt_settings) as pub,
+    ):
+        for seq in range(1, 51):
+            publish(pub, topic(mqtt_settings), encode_record(rec(seq)))
+        eventually(lambda: service.stats.store_retries >= 2)
+        assert service.stats.records == 0
+    store = SqliteStore(tmp_path / "fw.db")
+    with running(mqtt_settings, store, dead, client_id="ingest-outage") as service:
+        eventually(lambda: stored_seqs(store) == list(range(1, 51)), timeout=20)
+    assert dead.count() == 0

@@ -1,0 +1,193 @@
+"""`farmwatch up` end to end, as a user runs it: a real process, real brokers and stores.
+
+Every sequence number the simulated nodes publish is counted in the store.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from farmwatch_core.registry import load_registry
+from farmwatch_core.settings import InfluxSettings
+from farmwatch_ingest.stores.base import Store
+from farmwatch_ingest.stores.influx import InfluxStore
+from farmwatch_ingest.stores.sqlite import SqliteStore
+from support.waiting import eventually
+
+from farmwatch.broker import MosquittoProcess, free_port
+
+RECORDS_PER_NODE = 12
+
+
+class UpProcess:
+    def __init__(self, args: list[str], data_dir: Path) -> None:
+        self.data_dir = data_dir
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "farmwatch", "up", "--data-dir", str(data_dir), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for(self, pattern: str, timeout: float = 60) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            match = re.search(pattern, self.output)
+            if match:
+                return match
+            if self.proc.poll() is not None and not self._reader.is_alive():
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"no {pattern!r} in the output of farmwatch up:\n{self.output}")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(30)
+        self._reader.join(5)
+        return code
+
+
+@contextmanager
+def farmwatch_up(args: list[str], data_dir: Path) -> Iterator[UpProcess]:
+    up = UpProcess(args, data_dir)
+    try:
+        up.wait_for(r"Stop with Ctrl-C")
+        yield up
+    finally:
+        code = up.stop()
+        assert code == 0, up.output
+
+
+def expected_nodes(data_dir: Path) -> list[tuple[str, str]]:
+    deployment = load_registry(data_dir / "registry.yaml")
+    return [(f.id, n.id) for f in deployment.farms for n in f.nodes]
+
+
+def all_seqs(store: Store, nodes: list[tuple[str, str]]) -> dict[tuple[str, str], list[int]]:
+    now = datetime.now(UTC)
+    return {
+        node: [
+            r.seq
+            for r in store.records(*node, now - timedelta(hours=1), now + timedelta(minutes=1))
+        ]
+        for node in nodes
+    }
+
+
+def every_seq_stored(store: Store, nodes: list[tuple[str, str]]) -> bool:
+    want = list(range(1, RECORDS_PER_NODE + 1))
+    return all(seqs == want for seqs in all_seqs(store, nodes).values())
+
+
+def base_args(*extra: str) -> list[str]:
+    return [
+        "--farms",
+        "2",
+        "--interval",
+        "0.2",
+        "--sim-count",
+        str(RECORDS_PER_NODE),
+        "--api-port",
+        "0",
+        "--mqtt-port",
+        str(free_port()),
+        *extra,
+    ]
+
+
+def test_up_on_embedded_defaults_stores_every_reading_in_sqlite(tmp_path: Path) -> None:
+    with farmwatch_up(base_args(), tmp_path) as up:
+        assert "MosquittoProcess" in up.output
+        dashboard = up.wait_for(r"dashboard\s+: (http://\S+)/").group(1)
+        nodes = expected_nodes(tmp_path)
+        assert len(nodes) >= 2
+        store = SqliteStore(tmp_path / "farmwatch.db")
+        try:
+            eventually(lambda: every_seq_stored(store, nodes), timeout=60)
+        finally:
+            store.close()
+        page = urllib.request.urlopen(dashboard + "/", timeout=10).read().decode()
+        assert "Oxy hòa tan" in page or "Nhiệt độ" in page
+        query = subprocess.run(
+            [sys.executable, "-m", "farmwatch", "query", "--data-dir", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        for farm_id, node_id in nodes:
+            assert f"{farm_id} / {node_id}" in query.stdout
+    assert "farmwatch stopped" in up.output
+
+
+def test_up_with_influx_stores_every_reading_there(
+    tmp_path: Path, influx_settings: InfluxSettings
+) -> None:
+    args = base_args(
+        "--influx-url", str(influx_settings.url), "--influx-db", influx_settings.database
+    )
+    with farmwatch_up(args, tmp_path) as up:
+        assert "InfluxDB" in up.output
+        nodes = expected_nodes(tmp_path)
+        store = InfluxStore(influx_settings)
+        try:
+            eventually(lambda: every_seq_stored(store, nodes), timeout=60)
+        finally:
+            store.close()
+    assert not (tmp_path / "farmwatch.db").exists()
+
+
+def test_up_with_the_in_process_broker(tmp_path: Path) -> None:
+    with farmwatch_up(base_args("--broker", "inprocess"), tmp_path) as up:
+        assert "InProcessBroker" in up.output
+        nodes = expected_nodes(tmp_path)
+        store = SqliteStore(tmp_path / "farmwatch.db")
+        try:
+            eventually(lambda: every_seq_stored(store, nodes), timeout=60)
+        finally:
+            store.close()
+
+
+@pytest.mark.parametrize("use_it", [False, True])
+def test_taken_port_is_reported(tmp_path: Path, mosquitto: MosquittoProcess, use_it: bool) -> None:
+    args = base_args()
+    args[args.index("--mqtt-port") + 1] = str(mosquitto.port)
+    if use_it:
+        args += ["--use-running-broker", "--topic-prefix", f"up-{tmp_path.name}"]
+    with farmwatch_up(args, tmp_path / "data") as up:
+        assert f"Port {mosquitto.port} is taken by another MQTT broker" in up.output
+        url = up.wait_for(r"MQTT broker : mqtt://127\.0\.0\.1:(\d+)")
+        assert (url.group(1) == str(mosquitto.port)) is use_it
+        nodes = expected_nodes(tmp_path / "data")
+        store = SqliteStore(tmp_path / "data" / "farmwatch.db")
+        try:
+            eventually(lambda: every_seq_stored(store, nodes), timeout=60)
+        finally:
+            store.close()
