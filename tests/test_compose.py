@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 import yaml
+from farmwatch_core.registry import load_registry
+from farmwatch_simulators.scenario import build_deployment
 
 from farmwatch.cli import build_parser
 
@@ -49,3 +51,11 @@ def test_farmwatch_commands_parse(service: str) -> None:
     assert command[0] == "farmwatch"
     args = build_parser().parse_args(command[1:])
     assert callable(args.func)
+
+
+def test_example_registry_is_the_compose_simulators_scenario() -> None:
+    """The compose stack's ingest must know every node its simulator publishes for."""
+    command = _compose()["services"]["simulator"]["command"]
+    args = build_parser().parse_args(command[1:])
+    expected = build_deployment(args.farms, seed=args.seed)
+    assert load_registry(ROOT / "deploy" / "registry.yaml") == expected

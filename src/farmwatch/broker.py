@@ -9,12 +9,15 @@ broker, so a first run works without root.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import getpass
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -133,6 +136,14 @@ def speaks_mqtt(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux to SIGTERM it when its parent dies (prctl
+    PR_SET_PDEATHSIG), so a killed farmwatch leaves no orphan broker behind."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
 def _wait(check: Callable[[], bool], timeout: float, failed: Callable[[], str | None]) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -196,8 +207,14 @@ class MosquittoProcess:
             )
         )
         with self.log_file.open("ab") as log_fh:
+            # Own session: Ctrl-C in the terminal reaches only farmwatch, which stops the broker
+            # last, after ingest has flushed. The death signal still stops it if we are killed.
             self._proc = subprocess.Popen(
-                [binary, "-c", str(conf)], stdout=log_fh, stderr=subprocess.STDOUT
+                [binary, "-c", str(conf)],
+                stdout=log_fh,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - only async-signal-safe prctl
             )
         proc = self._proc
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -293,6 +294,9 @@ def main(argv: list[str] | None = None) -> int:
     except (RegistryError, FileNotFoundError, RuntimeError, ValueError) as exc:
         print(f"farmwatch: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `farmwatch query | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return result
 
 

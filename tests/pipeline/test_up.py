@@ -71,6 +71,8 @@ class UpProcess:
             self.proc.send_signal(signal.SIGTERM)
         code = self.proc.wait(30)
         self._reader.join(5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
         return code
 
 
@@ -133,7 +135,8 @@ def test_up_on_embedded_defaults_stores_every_reading_in_sqlite(tmp_path: Path) 
             eventually(lambda: every_seq_stored(store, nodes), timeout=60)
         finally:
             store.close()
-        page = urllib.request.urlopen(dashboard + "/", timeout=10).read().decode()
+        with urllib.request.urlopen(dashboard + "/", timeout=10) as response:
+            page = response.read().decode()
         assert "Oxy hòa tan" in page or "Nhiệt độ" in page
         query = subprocess.run(
             [sys.executable, "-m", "farmwatch", "query", "--data-dir", str(tmp_path)],

@@ -242,7 +242,7 @@ def check_reading(name: object, value: object) -> float | Rejection:
     >>> check_reading("ph", 7.2)
     7.2
     >>> str(check_reading("ph", 15))
-    'out_of_bounds: [ph] 15.0 pH is outside the physical range 0 to 14 pH'
+    'out_of_bounds: [ph] 15 pH is outside the physical range 0 to 14 pH'
     """
     if not isinstance(name, str) or (q := QUANTITIES.get(name)) is None:
         shown = name[:64] if isinstance(name, str) else name
