@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 from farmwatch_core.settings import InfluxSettings, MqttSettings
-from farmwatch_simulators.runner import SimulatorRunner
-from farmwatch_simulators.scenario import build_deployment
 from farmwatch_ingest.stores.base import Store
 from farmwatch_ingest.stores.influx import InfluxStore
 from farmwatch_ingest.stores.sqlite import SqliteStore
+from farmwatch_simulators.runner import SimulatorRunner
+from farmwatch_simulators.scenario import build_deployment
 from support.processes import FarmwatchProcess
 from support.waiting import eventually
 

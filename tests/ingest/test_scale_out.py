@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from farmwatch_core.settings import InfluxSettings, MqttSettings
+from farmwatch_ingest.stores.influx import InfluxStore
 from farmwatch_simulators.runner import SimulatorRunner
 from farmwatch_simulators.scenario import build_deployment
-from farmwatch_ingest.stores.influx import InfluxStore
 from support.processes import FarmwatchProcess
 from support.waiting import eventually
 
