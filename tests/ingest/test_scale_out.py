@@ -7,6 +7,7 @@ import json
 import urllib.request
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from farmwatch_core.settings import InfluxSettings, MqttSettings
@@ -64,8 +65,11 @@ def test_two_shared_subscription_workers_store_everything_once(
         worker.start()
         workers.append(worker)
         ports.append(port)
+    def subscribed(worker: FarmwatchProcess) -> bool:
+        return "subscribed to $share/ingest/" in worker.log()
+
     for worker in workers:
-        eventually(lambda w=worker: "subscribed to $share/ingest/" in w.log(), timeout=30)
+        eventually(partial(subscribed, worker), timeout=30)
 
     runner = SimulatorRunner(
         mqtt_settings, deployment, interval_s=0.005, count=RECORDS_PER_NODE, seed=3
