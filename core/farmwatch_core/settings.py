@@ -60,6 +60,9 @@ class IngestSettings(BaseModel):
     max_future_s: Annotated[float, Field(ge=0)] = 300.0
     max_past_days: Annotated[float, Field(gt=0)] = 180.0
     auto_register: bool = False
+    # Readings the store cannot take (database down) wait on disk, bounded; oldest dropped first.
+    spool_max_mb: Annotated[float, Field(gt=0)] = 512.0
+    replay_batch_records: Annotated[int, Field(ge=1)] = 5000
 
 
 class ApiSettings(BaseModel):
@@ -96,6 +99,10 @@ class FarmwatchSettings(BaseSettings):
     @property
     def dead_letter_file(self) -> Path:
         return self.data_dir / "dead-letters.db"
+
+    @property
+    def spool_file(self) -> Path:
+        return self.data_dir / "spool.db"
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> FarmwatchSettings:

@@ -37,7 +37,7 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
 import paho.mqtt.client as paho
@@ -430,9 +430,13 @@ class SimulatorRunner:
         return full
 
     def _publish_record(self, client: paho.Client, sim: _SimNode) -> None:
-        ts = datetime.now(UTC)
-        if sim.last_ts is not None and ts < sim.last_ts:
-            ts = sim.last_ts  # the wall clock stepped back (NTP); models need monotonic time
+        now = datetime.now(UTC)
+        ts = now.replace(microsecond=now.microsecond // 1000 * 1000)  # the wire carries ms
+        if sim.last_ts is not None and ts <= sim.last_ts:
+            # Same millisecond as the previous record, or the wall clock stepped back (NTP).
+            # A record is identified by node + timestamp in the stores (docs/contract.md), so
+            # two records of one node must never share a millisecond.
+            ts = sim.last_ts + timedelta(milliseconds=1)
         sim.last_ts = ts
         readings = {k: v for k, v in sim.model.read(ts).items() if k in sim.sensors}
         seq = self.seq_store.next(sim.seq_key)

@@ -19,6 +19,7 @@ from farmwatch_core.settings import FarmwatchSettings
 from farmwatch_ingest.api import create_app
 from farmwatch_ingest.deadletter import DeadLetterStore
 from farmwatch_ingest.service import IngestService, IngestStats
+from farmwatch_ingest.spool import Spool
 from farmwatch_ingest.stores import open_store
 from farmwatch_ingest.stores.base import Store
 from farmwatch_ingest.validation import TelemetryValidator
@@ -53,6 +54,7 @@ def build_ingest(settings: FarmwatchSettings, deployment: Deployment | None) -> 
         open_store(settings),
         DeadLetterStore(settings.dead_letter_file),
         validator,
+        Spool(settings.spool_file, int(settings.ingest.spool_max_mb * 1_000_000)),
     )
 
 

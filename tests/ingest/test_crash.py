@@ -84,7 +84,11 @@ def test_kill_9_mid_stream_loses_nothing(
 
     expected = {(p.farm_id, p.node_id, p.seq) for p in runner.published_records()}
     try:
-        eventually(lambda: set(stored(store, nodes)) == expected, timeout=60)
+        try:
+            eventually(lambda: set(stored(store, nodes)) == expected, timeout=60)
+        except AssertionError:
+            missing = sorted(expected - set(stored(store, nodes)))
+            raise AssertionError(f"{len(missing)} readings lost, e.g. {missing[:10]}") from None
         assert all(n == 1 for n in stored(store, nodes).values())  # redelivery made no duplicates
     finally:
         store.close()

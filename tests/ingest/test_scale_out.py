@@ -65,6 +65,7 @@ def test_two_shared_subscription_workers_store_everything_once(
         worker.start()
         workers.append(worker)
         ports.append(port)
+
     def subscribed(worker: FarmwatchProcess) -> bool:
         return "subscribed to $share/ingest/" in worker.log()
 
@@ -93,7 +94,7 @@ def test_two_shared_subscription_workers_store_everything_once(
 
     try:
         eventually(lambda: set(stored()) == expected, timeout=60)
-        handled = [ingest_stats(port)["messages"] for port in ports]
+        handled = [ingest_stats(port)["records"] for port in ports]
         # Each worker took a real share, and together they handled each message once.
         assert min(handled) > len(expected) // 10, handled
         assert sum(handled) == len(expected), handled

@@ -16,7 +16,8 @@ from farmwatch_core.registry import parse_registry
 from farmwatch_core.settings import InfluxSettings, IngestSettings, MqttSettings
 from farmwatch_ingest.deadletter import DeadLetterStore
 from farmwatch_ingest.service import IngestService
-from farmwatch_ingest.stores.base import Store
+from farmwatch_ingest.spool import Spool
+from farmwatch_ingest.stores.base import NodeRecord, Store
 from farmwatch_ingest.stores.influx import InfluxStore
 from farmwatch_ingest.stores.sqlite import SqliteStore
 from farmwatch_ingest.validation import TelemetryValidator
@@ -40,6 +41,7 @@ def running(
     mqtt: MqttSettings,
     store: Store,
     dead_letters: DeadLetterStore,
+    spool: Spool,
     *,
     client_id: str = "ingest-test",
     auto_register: bool = False,
@@ -48,7 +50,7 @@ def running(
         REGISTRY, topic_prefix=mqtt.topic_prefix, auto_register=auto_register
     )
     service = IngestService(
-        mqtt, IngestSettings(client_id=client_id), store, dead_letters, validator
+        mqtt, IngestSettings(client_id=client_id), store, dead_letters, validator, spool
     )
     thread = threading.Thread(target=service.run)
     thread.start()
@@ -96,7 +98,10 @@ def stored_seqs(store: Store, node: str = "water-1") -> list[int]:
 def test_valid_and_invalid_messages(mqtt_settings: MqttSettings, tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "fw.db")
     dead = DeadLetterStore(tmp_path / "dead.db")
-    with running(mqtt_settings, store, dead) as service, publisher(mqtt_settings) as pub:
+    with (
+        running(mqtt_settings, store, dead, Spool(tmp_path / "spool.db", 10**7)) as service,
+        publisher(mqtt_settings) as pub,
+    ):
         publish(pub, topic(mqtt_settings), encode_record(rec(1)))
         publish(pub, topic(mqtt_settings), encode_batch([rec(2), rec(3, ph=7.5)]))
         mixed = json.loads(encode_record(rec(4, ph=7.1)))
@@ -122,7 +127,9 @@ def test_auto_register_accepts_unknown_nodes(mqtt_settings: MqttSettings, tmp_pa
     store = SqliteStore(tmp_path / "fw.db")
     dead = DeadLetterStore(tmp_path / "dead.db")
     with (
-        running(mqtt_settings, store, dead, auto_register=True) as service,
+        running(
+            mqtt_settings, store, dead, Spool(tmp_path / "spool.db", 10**7), auto_register=True
+        ) as service,
         publisher(mqtt_settings) as pub,
     ):
         publish(pub, topic(mqtt_settings, farm="demo", node="n9"), encode_record(rec(1)))
@@ -131,22 +138,71 @@ def test_auto_register_accepts_unknown_nodes(mqtt_settings: MqttSettings, tmp_pa
     assert dead.count() == 0
 
 
-def test_nothing_is_acknowledged_while_the_store_is_down(
+def test_store_down_readings_wait_in_the_spool_and_are_replayed(
     mqtt_settings: MqttSettings, tmp_path: Path
 ) -> None:
-    """Messages that arrive while the database is unreachable stay unacknowledged in the
-    broker's persistent session and are all delivered to the next ingest run."""
+    """While the database is unreachable, readings are spooled to disk (and acknowledged, so
+    the broker does not hold them in memory); the next run replays them into the store."""
     dead = DeadLetterStore(tmp_path / "dead.db")
+    spool = Spool(tmp_path / "spool.db", 10**7)
     down = InfluxStore(InfluxSettings(url=f"http://127.0.0.1:{free_port()}", create_database=False))
     with (
-        running(mqtt_settings, down, dead, client_id="ingest-outage") as service,
+        running(mqtt_settings, down, dead, spool, client_id="ingest-outage") as service,
         publisher(mqtt_settings) as pub,
     ):
         for seq in range(1, 51):
             publish(pub, topic(mqtt_settings), encode_record(rec(seq)))
-        eventually(lambda: service.stats.store_retries >= 2)
-        assert service.stats.records == 0
+        eventually(lambda: service.stats.messages == 50)
+        assert service.stats.spooled_records == 50
+        assert service.stats.records == 50  # accepted: durable in the spool
+    assert len(spool) == 50
+    spool.close()
     store = SqliteStore(tmp_path / "fw.db")
-    with running(mqtt_settings, store, dead, client_id="ingest-outage") as service:
+    spool = Spool(tmp_path / "spool.db", 10**7)
+    with running(mqtt_settings, store, dead, spool, client_id="ingest-outage") as service:
         eventually(lambda: stored_seqs(store) == list(range(1, 51)), timeout=20)
+        eventually(lambda: service.stats.replayed_records == 50)
+    assert len(spool) == 0
     assert dead.count() == 0
+
+
+def test_new_readings_queue_behind_the_spool_and_order_is_kept(
+    mqtt_settings: MqttSettings, tmp_path: Path
+) -> None:
+    dead = DeadLetterStore(tmp_path / "dead.db")
+    spool = Spool(tmp_path / "spool.db", 10**7)
+    spool.append([NodeRecord("pond-01", "water-1", rec(seq)) for seq in range(1, 11)])
+    store = SqliteStore(tmp_path / "fw.db")
+    with (
+        running(mqtt_settings, store, dead, spool) as service,
+        publisher(mqtt_settings) as pub,
+    ):
+        for seq in range(11, 21):
+            publish(pub, topic(mqtt_settings), encode_record(rec(seq)))
+        eventually(lambda: stored_seqs(store) == list(range(1, 21)), timeout=20)
+        node = service.nodes.snapshot()[0]
+        assert (node.records, node.missing_count, node.out_of_order) == (10, 0, 0)
+
+
+def test_when_even_the_spool_fails_nothing_is_acknowledged(
+    mqtt_settings: MqttSettings, tmp_path: Path
+) -> None:
+    """Last line of defence: if neither the store nor the spool can take the data, the
+    messages stay unacknowledged in the broker's persistent session."""
+    dead = DeadLetterStore(tmp_path / "dead.db")
+    broken_spool = Spool(tmp_path / "broken.db", 10**7)
+    broken_spool.close()  # every write now fails, as on a full or read-only disk
+    down = InfluxStore(InfluxSettings(url=f"http://127.0.0.1:{free_port()}", create_database=False))
+    with (
+        running(mqtt_settings, down, dead, broken_spool, client_id="ingest-hold") as service,
+        publisher(mqtt_settings) as pub,
+    ):
+        for seq in range(1, 31):
+            publish(pub, topic(mqtt_settings), encode_record(rec(seq)))
+        eventually(lambda: service.stats.store_retries >= 2)
+        assert service.stats.messages == 0
+    store = SqliteStore(tmp_path / "fw.db")
+    with running(
+        mqtt_settings, store, dead, Spool(tmp_path / "spool.db", 10**7), client_id="ingest-hold"
+    ):
+        eventually(lambda: stored_seqs(store) == list(range(1, 31)), timeout=20)
