@@ -14,6 +14,8 @@ back as :class:`Rejection` values next to the readings that were fine, so one ba
 costs the good readings of the same record.
 """
 
+from farmwatch_core.contract.formats import PayloadFormat, decode_any, sniff_format
+from farmwatch_core.contract.lineprotocol import decode_line_protocol
 from farmwatch_core.contract.payload import (
     PAYLOAD_VERSION,
     DecodedMessage,
@@ -25,6 +27,7 @@ from farmwatch_core.contract.payload import (
 )
 from farmwatch_core.contract.quantities import QUANTITIES, Quantity, quantity
 from farmwatch_core.contract.rejections import ContractError, Reason, Rejection
+from farmwatch_core.contract.senml import decode_senml
 from farmwatch_core.contract.topics import (
     Channel,
     NodeTopic,
@@ -41,6 +44,7 @@ __all__ = [
     "ContractError",
     "DecodedMessage",
     "NodeTopic",
+    "PayloadFormat",
     "Quantity",
     "Reason",
     "Record",
@@ -48,10 +52,14 @@ __all__ = [
     "TimeWindow",
     "TopicFilter",
     "alerts_topic",
+    "decode_any",
+    "decode_line_protocol",
+    "decode_senml",
     "decode_telemetry",
     "encode_batch",
     "encode_record",
     "node_topic",
     "quantity",
+    "sniff_format",
     "validate_id",
 ]

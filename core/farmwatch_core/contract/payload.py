@@ -112,12 +112,7 @@ def decode_telemetry(
         raise ContractError(
             Reason.TOO_LARGE, f"message is {len(payload)} bytes; the limit is {max_bytes}"
         )
-    try:
-        body = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ContractError(Reason.MALFORMED_JSON, f"payload is not UTF-8 JSON: {exc}") from None
-    except RecursionError:
-        raise ContractError(Reason.MALFORMED_JSON, "payload nests too deeply") from None
+    body = parse_json(payload)
     if not isinstance(body, dict):
         raise ContractError(Reason.SCHEMA, f"payload must be a JSON object, not {_kind(body)}")
     version = body.get("v")
@@ -143,6 +138,29 @@ def decode_telemetry(
     for item in items:
         _decode_record(item, now, window, decoded)
     return decoded
+
+
+def parse_json(payload: bytes) -> object:
+    """Parse a JSON payload, turning every way it can fail into one ContractError.
+
+    Shared by the JSON formats (v1 and SenML) so both refuse the same inputs the same way.
+
+    >>> parse_json(b'{"v": 1}')
+    {'v': 1}
+    >>> try:
+    ...     parse_json(b"{")
+    ... except ContractError as exc:
+    ...     exc.reason
+    <Reason.MALFORMED_JSON: 'malformed_json'>
+    """
+    try:
+        return json.loads(payload)
+    except RecursionError:
+        raise ContractError(Reason.MALFORMED_JSON, "payload nests too deeply") from None
+    except ValueError as exc:
+        # JSONDecodeError and UnicodeDecodeError are ValueErrors, and so is the refusal to parse
+        # an integer literal of more than 4300 digits (CPython's int/str limit): all malformed.
+        raise ContractError(Reason.MALFORMED_JSON, f"payload is not UTF-8 JSON: {exc}") from None
 
 
 def _kind(value: object) -> str:
@@ -174,25 +192,9 @@ def _decode_record(item: object, now: datetime, window: TimeWindow, out: Decoded
         out.rejections.append(ts_or_rejection)
         return
     ts = ts_or_rejection
-    clock_note = "" if synced else " (the node reports its clock as not synchronised)"
-    if ts > now + window.max_future:
-        out.rejections.append(
-            Rejection(
-                Reason.CLOCK_IN_FUTURE,
-                f"timestamp {format_ts(ts)} is {_human(ts - now)} ahead of the server clock "
-                f"(allowed: {_human(window.max_future)}); check the node's clock/NTP{clock_note}",
-                seq=seq,
-            )
-        )
-        return
-    if ts < now - window.max_past:
-        out.rejections.append(
-            Rejection(
-                Reason.TOO_OLD,
-                f"timestamp {format_ts(ts)} is older than {_human(window.max_past)}{clock_note}",
-                seq=seq,
-            )
-        )
+    outside = check_time_window(ts, now=now, window=window, synced=synced, seq=seq)
+    if outside is not None:
+        out.rejections.append(outside)
         return
     raw = item.get("readings")
     if not isinstance(raw, dict) or not raw:
@@ -211,6 +213,46 @@ def _decode_record(item: object, now: datetime, window: TimeWindow, out: Decoded
             readings[name] = checked
     if readings:
         out.records.append(Record(ts, seq, synced, readings))
+
+
+def check_time_window(
+    ts: datetime,
+    *,
+    now: datetime,
+    window: TimeWindow,
+    synced: bool | None,
+    seq: int | None = None,
+) -> Rejection | None:
+    """Refuse a record whose timestamp is implausibly far from the server's clock.
+
+    Shared by every payload format (v1 JSON, SenML, line protocol) so that a node with a wrong
+    clock gets the same reason code and advice whichever format it speaks. ``synced`` is what
+    the node reported about its clock; ``None`` when it did not say (formats where the flag is
+    optional), so the detail does not claim a report that never came.
+
+    >>> now = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+    >>> check_time_window(now, now=now, window=TimeWindow(), synced=True) is None
+    True
+    >>> later = now + timedelta(hours=2)
+    >>> late = check_time_window(later, now=now, window=TimeWindow(), synced=True)
+    >>> late.reason if late else None
+    <Reason.CLOCK_IN_FUTURE: 'clock_in_future'>
+    """
+    clock_note = " (the node reports its clock as not synchronised)" if synced is False else ""
+    if ts > now + window.max_future:
+        return Rejection(
+            Reason.CLOCK_IN_FUTURE,
+            f"timestamp {format_ts(ts)} is {_human(ts - now)} ahead of the server clock "
+            f"(allowed: {_human(window.max_future)}); check the node's clock/NTP{clock_note}",
+            seq=seq,
+        )
+    if ts < now - window.max_past:
+        return Rejection(
+            Reason.TOO_OLD,
+            f"timestamp {format_ts(ts)} is older than {_human(window.max_past)}{clock_note}",
+            seq=seq,
+        )
+    return None
 
 
 def _parse_ts(raw: object, seq: int) -> datetime | Rejection:
@@ -270,7 +312,17 @@ def check_reading(name: object, value: object) -> float | Rejection:
             )
         number = 1.0 if value else 0.0
     elif isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            # A JSON integer beyond ~1.8e308 is finite but no float can hold it, let alone a
+            # sensor range.
+            return Rejection(
+                Reason.OUT_OF_BOUNDS,
+                f"{name} is an integer too large for a float, outside the physical range "
+                f"{q.low:g} to {q.high:g} {q.unit}",
+                quantity=name,
+            )
     else:
         shown_value = value[:40] if isinstance(value, str) else value
         return Rejection(
