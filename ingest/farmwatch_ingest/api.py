@@ -17,12 +17,13 @@ from farmwatch_core.contract.payload import format_ts
 from farmwatch_core.registry import Deployment
 from farmwatch_core.timefmt import local_text
 from fastapi import FastAPI, HTTPException, Query
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from farmwatch_ingest.deadletter import DeadLetterStore
-from farmwatch_ingest.service import IngestStats
-from farmwatch_ingest.stores.base import Store, StoreUnavailable
+from farmwatch_ingest.service import IngestService
+from farmwatch_ingest.stores.base import Aggregate, Store, StoreUnavailable
 
 
 class LatestOut(BaseModel):
@@ -54,11 +55,31 @@ class DeadLetterOut(BaseModel):
     payload_size: int
 
 
-def create_app(
+class BucketOut(BaseModel):
+    start: datetime
+    value: float
+    count: int
+
+
+class NodeOut(BaseModel):
+    farm_id: str
+    node_id: str
+    registered: bool
+    state: str
+    status_at: datetime | None
+    last_reading_at: datetime | None
+    last_received_at: datetime | None
+    records: int | None
+    missing_seq: int | None
+    out_of_order: int | None
+    duplicates: int | None
+
+
+def create_app(  # noqa: PLR0915 - one small closure per route, kept together
     store: Store,
     dead_letters: DeadLetterStore | None = None,
     deployment: Deployment | None = None,
-    stats: IngestStats | None = None,
+    ingest: IngestService | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="farmwatch API",
@@ -79,7 +100,7 @@ def create_app(
             store.ping()
         except StoreUnavailable as exc:
             raise HTTPException(503, f"store unavailable: {exc}") from None
-        return {"status": "ready", "mqtt_connected": stats.connected if stats else None}
+        return {"status": "ready", "mqtt_connected": ingest.stats.connected if ingest else None}
 
     @app.get("/api/v1/latest", response_model=list[LatestOut], tags=["readings"])
     def latest(farm_id: str | None = None) -> list[LatestOut]:
@@ -122,6 +143,84 @@ def create_app(
             RecordOut(ts=r.ts, seq=r.seq, synced=r.synced, readings=dict(r.readings)) for r in found
         ]
 
+    @app.get(
+        "/api/v1/farms/{farm_id}/nodes/{node_id}/series",
+        response_model=list[BucketOut],
+        tags=["readings"],
+    )
+    def series(
+        farm_id: str,
+        node_id: str,
+        quantity: str,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        interval_s: Annotated[int, Query(ge=1, le=31 * 86400)] = 300,
+        fn: Aggregate = "mean",
+    ) -> list[BucketOut]:
+        """One quantity aggregated per interval (mean, min or max), intervals aligned to the
+        Unix epoch; empty intervals are left out. The last 24 hours by default."""
+        if quantity not in QUANTITIES:
+            raise HTTPException(404, f"unknown quantity {quantity!r}; see docs/contract.md")
+        end = _utc(end) if end else datetime.now(UTC)
+        start = _utc(start) if start else end - timedelta(days=1)
+        if (end - start) / timedelta(seconds=interval_s) > 100_000:
+            raise HTTPException(
+                422, "too many intervals; use a longer interval_s or a shorter range"
+            )
+        try:
+            buckets = store.aggregate(
+                farm_id, node_id, quantity, start, end, timedelta(seconds=interval_s), fn
+            )
+        except StoreUnavailable as exc:
+            raise HTTPException(503, f"store unavailable: {exc}") from None
+        return [BucketOut(start=b.start, value=b.value, count=b.count) for b in buckets]
+
+    @app.get("/api/v1/nodes", response_model=list[NodeOut], tags=["nodes"])
+    def nodes(farm_id: str | None = None) -> list[NodeOut]:
+        """Every registered or reporting node: online state from its retained status, last
+        reading, and sequence-number health (missing, late, duplicated messages)."""
+        tracked = {(n.farm_id, n.node_id): n for n in ingest.nodes.snapshot()} if ingest else {}
+        keys = set(tracked)
+        if deployment is not None:
+            keys |= {(f.id, n.id) for f in deployment.farms for n in f.nodes}
+        newest: dict[tuple[str, str], datetime] = {}
+        if not ingest:  # an API-only process learns "last reading" from the store
+            try:
+                for row in store.latest(farm_id):
+                    key = (row.farm_id, row.node_id)
+                    newest[key] = max(row.ts, newest.get(key, row.ts))
+            except StoreUnavailable as exc:
+                raise HTTPException(503, f"store unavailable: {exc}") from None
+            keys |= set(newest)
+        out = []
+        for key in sorted(keys):
+            if farm_id is not None and key[0] != farm_id:
+                continue
+            node = tracked.get(key)
+            out.append(
+                NodeOut(
+                    farm_id=key[0],
+                    node_id=key[1],
+                    registered=deployment is not None and deployment.node(*key) is not None,
+                    state=node.state if node else "unknown",
+                    status_at=node.status_at if node else None,
+                    last_reading_at=node.last_reading_at if node else newest.get(key),
+                    last_received_at=node.last_received_at if node else None,
+                    records=node.records if node else None,
+                    missing_seq=node.missing_count if node else None,
+                    out_of_order=node.out_of_order if node else None,
+                    duplicates=node.duplicates if node else None,
+                )
+            )
+        return out
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        """Prometheus exposition of this process's ingest counters."""
+        if ingest is None:
+            return Response("# no ingest in this process\n", media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(ingest.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
     @app.get("/api/v1/dead-letters", response_model=list[DeadLetterOut], tags=["operations"])
     def list_dead_letters(
         limit: Annotated[int, Query(ge=1, le=1000)] = 100, reason: str | None = None
@@ -148,8 +247,9 @@ def create_app(
     @app.get("/api/v1/stats", tags=["operations"])
     def ingest_stats() -> dict[str, Any]:
         """Ingest counters of this process (empty when the API runs without ingest)."""
-        if stats is None:
+        if ingest is None:
             return {}
+        stats = ingest.stats
         return {
             "messages": stats.messages,
             "records": stats.records,
@@ -157,6 +257,10 @@ def create_app(
             "dead_letters": stats.dead_letters,
             "rejections": dict(stats.rejections),
             "store_retries": stats.store_retries,
+            "spooled_records": stats.spooled_records,
+            "replayed_records": stats.replayed_records,
+            "spool_dropped_records": stats.spool_dropped_records,
+            "spool_records": len(ingest.spool),
             "mqtt_connected": stats.connected,
             "last_write_at": stats.last_write_at,
         }

@@ -43,6 +43,7 @@ from farmwatch_core.settings import IngestSettings, MqttSettings
 from paho.mqtt.reasoncodes import ReasonCode
 
 from farmwatch_ingest.deadletter import DeadLetter, DeadLetterStore
+from farmwatch_ingest.metrics import IngestMetrics
 from farmwatch_ingest.nodes import NodeTracker
 from farmwatch_ingest.spool import Spool, SpoolChunk, SpoolError
 from farmwatch_ingest.stores.base import NodeRecord, Store, StoreRejected, StoreUnavailable
@@ -103,6 +104,8 @@ class IngestService:
         self.spool = spool
         self.nodes = nodes or NodeTracker()
         self.stats = IngestStats()
+        self.metrics = IngestMetrics()
+        self.metrics.bind(self)
         # The broker never has more than max_inflight_messages unacknowledged messages out to
         # us, so this bound is never hit in practice; if it were, paho's thread would block,
         # which is backpressure, not loss.
@@ -281,7 +284,9 @@ class IngestService:
         for letter in letters:
             self.stats.rejections.update(r.reason.value for r in letter.rejections)
             log.info("dead letter from %s: %s", letter.topic, letter.detail)
-        self.stats.last_write_at = datetime.now(UTC)
+        now = datetime.now(UTC)
+        self.stats.last_write_at = now
+        self.metrics.observe_batch(len(batch), [r.record.ts for r in stored], now)
 
     def _is_status(self, msg: Inbound) -> bool:
         """Status messages update node state in memory (they are retained by the broker, so a

@@ -18,7 +18,7 @@ from farmwatch_core.contract import (
     Reason,
     Rejection,
     TimeWindow,
-    decode_telemetry,
+    decode_any,
 )
 from farmwatch_core.registry import Deployment
 
@@ -77,7 +77,9 @@ class TelemetryValidator:
                 dead_letter=DeadLetter(received_at, topic, payload, (rejection,), farm_id, node_id)
             )
         try:
-            decoded = decode_telemetry(
+            # MQTT 3.1.1 carries no content type: v1 JSON, SenML and line protocol are told
+            # apart by their first byte (see docs/contract.md, "Other payload formats").
+            decoded = decode_any(
                 payload, now=received_at, window=self.window, max_bytes=self.max_bytes
             )
         except ContractError as exc:

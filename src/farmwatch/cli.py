@@ -108,9 +108,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     service = build_ingest(settings, deployment)
     api = None
     if args.api_port is not None:
-        api = start_api(
-            settings, deployment, service.stats, service.dead_letters, port=args.api_port
-        )
+        api = start_api(settings, deployment, service, service.dead_letters, port=args.api_port)
         print(f"API on http://{settings.api.host}:{api.port}/", flush=True)
     stop = _stop_event()
 

@@ -18,7 +18,7 @@ from farmwatch_core.registry import Deployment, load_registry
 from farmwatch_core.settings import FarmwatchSettings
 from farmwatch_ingest.api import create_app
 from farmwatch_ingest.deadletter import DeadLetterStore
-from farmwatch_ingest.service import IngestService, IngestStats
+from farmwatch_ingest.service import IngestService
 from farmwatch_ingest.spool import Spool
 from farmwatch_ingest.stores import open_store
 from farmwatch_ingest.stores.base import Store
@@ -84,13 +84,13 @@ class ApiServer:
 def start_api(
     settings: FarmwatchSettings,
     deployment: Deployment | None,
-    stats: IngestStats | None,
+    ingest: IngestService | None,
     dead_letters: DeadLetterStore | None,
     *,
     port: int | None = None,
 ) -> ApiServer:
     store = open_store(settings)
-    app = create_app(store, dead_letters, deployment, stats)
+    app = create_app(store, dead_letters, deployment, ingest)
     config = uvicorn.Config(
         app,
         host=settings.api.host,

@@ -148,7 +148,7 @@ class Pipeline:
             self.say(f"Port {port} is taken; serving the dashboard on port {new_port} instead.")
             port = new_port
         return start_api(
-            self.settings, deployment, self.ingest.stats, self.ingest.dead_letters, port=port
+            self.settings, deployment, self.ingest, self.ingest.dead_letters, port=port
         )
 
     def _summary(self, deployment: Deployment) -> None:

@@ -107,7 +107,7 @@ def test_valid_and_invalid_messages(mqtt_settings: MqttSettings, tmp_path: Path)
         mixed = json.loads(encode_record(rec(4, ph=7.1)))
         mixed["readings"]["dissolved_oxygen"] = -3
         publish(pub, topic(mqtt_settings), json.dumps(mixed).encode())
-        publish(pub, topic(mqtt_settings), b"\x00garbage")
+        publish(pub, topic(mqtt_settings), b"{\x00garbage")
         publish(pub, topic(mqtt_settings, node="intruder"), encode_record(rec(5)))
         bad_id = topic(mqtt_settings).replace("pond-01", "pond 01")  # still matches farms/+/...
         publish(pub, bad_id, encode_record(rec(6)))
@@ -118,7 +118,7 @@ def test_valid_and_invalid_messages(mqtt_settings: MqttSettings, tmp_path: Path)
     letters = {d.reason: d for d in dead.recent()}
     assert set(letters) == {"out_of_bounds", "malformed_json", "unknown_node", "bad_id"}
     assert letters["out_of_bounds"].rejections[0]["quantity"] == "dissolved_oxygen"
-    assert letters["malformed_json"].payload == b"\x00garbage"
+    assert letters["malformed_json"].payload == b"{\x00garbage"
     assert "not in the registry" in letters["unknown_node"].detail
     assert service.stats.rejections[Reason.OUT_OF_BOUNDS.value] == 1
 
@@ -206,3 +206,41 @@ def test_when_even_the_spool_fails_nothing_is_acknowledged(
         mqtt_settings, store, dead, Spool(tmp_path / "spool.db", 10**7), client_id="ingest-hold"
     ):
         eventually(lambda: stored_seqs(store) == list(range(1, 31)), timeout=20)
+
+
+def test_senml_and_line_protocol_arrive_like_v1(
+    mqtt_settings: MqttSettings, tmp_path: Path
+) -> None:
+    """Off-the-shelf gateways (SenML) and Telegraf-style loggers (line protocol) go through the
+    same validation and storage as v1; the format is sniffed (MQTT 3.1.1 has no content type)."""
+    store = SqliteStore(tmp_path / "fw.db")
+    dead = DeadLetterStore(tmp_path / "dead.db")
+    now = int(datetime.now(UTC).timestamp())
+    senml = json.dumps(
+        [
+            {"bn": "urn:dev:ow:10e2073a01080063:", "bt": now - 120, "n": "seq", "v": 1},
+            {"n": "synced", "vb": True},
+            {"n": "dissolved_oxygen", "v": 4.6},
+            {"n": "water_temperature", "u": "Cel", "v": 27.8},
+        ]
+    ).encode()
+    line_protocol = (
+        "telemetry,farm=pond-01,node=water-1 "
+        f"dissolved_oxygen=4.4,ph=19,seq=2i,synced=true {now - 60}000000000\n"
+    ).encode()
+    with (
+        running(mqtt_settings, store, dead, Spool(tmp_path / "spool.db", 10**7)) as service,
+        publisher(mqtt_settings) as pub,
+    ):
+        publish(pub, topic(mqtt_settings), senml)
+        publish(pub, topic(mqtt_settings), line_protocol)
+        eventually(lambda: service.stats.messages == 2)
+    now_dt = datetime.now(UTC)
+    records = store.records("pond-01", "water-1", now_dt - timedelta(hours=1), now_dt)
+    assert [(r.seq, dict(r.readings)) for r in records] == [
+        (1, {"dissolved_oxygen": 4.6, "water_temperature": 27.8}),
+        (2, {"dissolved_oxygen": 4.4}),
+    ]
+    (letter,) = dead.recent()
+    assert letter.reason == "out_of_bounds"  # ph=19 from the line-protocol message
+    assert letter.rejections[0]["quantity"] == "ph"

@@ -26,6 +26,7 @@ from farmwatch_core.contract import Record
 from farmwatch_core.settings import FarmwatchSettings, InfluxSettings
 from farmwatch_ingest.stores import open_store
 from farmwatch_ingest.stores.base import (
+    Aggregate,
     LatestReading,
     NodeRecord,
     Store,
@@ -244,6 +245,46 @@ def test_a_long_backlog_of_one_node_reads_back_complete(store: Store) -> None:
 
     assert len(got) == 12_000
     assert got == records
+
+
+def test_aggregates_per_interval_aligned_to_the_epoch(store: Store) -> None:
+    """The same buckets from both stores: InfluxQL GROUP BY time() semantics."""
+    base = datetime(2026, 11, 29, 20, 0, tzinfo=UTC)  # a multiple of 5 minutes since the epoch
+    values = [4.0, 6.0, 5.0, 3.0, 9.0, 1.0]
+    offsets = [0, 60, 299, 300, 599, 900]  # seconds: two in bucket 0, two in 1, none in 2, one in 3
+    store.write(
+        [
+            nr(
+                "f",
+                "n",
+                Record(base + timedelta(seconds=o), i, True, {"dissolved_oxygen": v, "ph": 7.0}),
+            )
+            for i, (o, v) in enumerate(zip(offsets, values, strict=True))
+        ]
+    )
+    store.write([nr("f", "other", Record(base, 0, True, {"dissolved_oxygen": 100.0}))])
+    window = (base, base + timedelta(minutes=20), timedelta(minutes=5))
+
+    def series(fn: Aggregate) -> list[tuple[datetime, float, int]]:
+        buckets = store.aggregate("f", "n", "dissolved_oxygen", *window, fn)
+        return [(b.start, round(b.value, 9), b.count) for b in buckets]
+
+    minutes = [base + timedelta(minutes=m) for m in (0, 5, 15)]
+    assert series("mean") == [(minutes[0], 5.0, 3), (minutes[1], 6.0, 2), (minutes[2], 1.0, 1)]
+    assert series("min") == [(minutes[0], 4.0, 3), (minutes[1], 3.0, 2), (minutes[2], 1.0, 1)]
+    assert series("max") == [(minutes[0], 6.0, 3), (minutes[1], 9.0, 2), (minutes[2], 1.0, 1)]
+    # The end bound is exclusive and other quantities/nodes never leak in.
+    short = store.aggregate(
+        "f",
+        "n",
+        "dissolved_oxygen",
+        base,
+        base + timedelta(seconds=299),
+        timedelta(minutes=5),
+        "max",
+    )
+    assert [(b.value, b.count) for b in short] == [(6.0, 2)]
+    assert store.aggregate("f", "n", "co2", *window, "mean") == []
 
 
 def test_ids_with_dots_dashes_and_underscores(store: Store) -> None:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
+from datetime import datetime, timedelta
+from typing import Literal, Protocol
 
 from farmwatch_core.contract import Record
 
@@ -53,6 +53,19 @@ class LatestReading:
     ts: datetime
 
 
+Aggregate = Literal["mean", "min", "max"]
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One interval of an aggregated series: ``start`` is the interval's first instant, aligned
+    to multiples of the interval since the Unix epoch (as InfluxQL's GROUP BY time())."""
+
+    start: datetime
+    value: float
+    count: int
+
+
 class Store(Protocol):
     """Where validated readings live.
 
@@ -69,6 +82,20 @@ class Store(Protocol):
 
     def records(self, farm_id: str, node_id: str, start: datetime, end: datetime) -> list[Record]:
         """One node's records with start <= ts < end, oldest first, one per (seq, ts)."""
+        ...
+
+    def aggregate(
+        self,
+        farm_id: str,
+        node_id: str,
+        quantity: str,
+        start: datetime,
+        end: datetime,
+        interval: timedelta,
+        fn: Aggregate,
+    ) -> list[Bucket]:
+        """``fn`` of one quantity per ``interval`` over start <= ts < end, oldest first; intervals
+        without readings are left out (a gap in a chart, not a zero)."""
         ...
 
     def ping(self) -> None:

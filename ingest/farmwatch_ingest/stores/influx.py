@@ -49,6 +49,8 @@ from farmwatch_core.contract import Record
 from farmwatch_core.settings import InfluxSettings
 
 from farmwatch_ingest.stores.base import (
+    Aggregate,
+    Bucket,
     LatestReading,
     NodeRecord,
     StoreError,
@@ -123,6 +125,9 @@ def _bound_ms(ts: datetime, what: str) -> int:
     if ts.tzinfo is None or ts.utcoffset() is None:
         raise ValueError(f"{what} {ts.isoformat()} has no time zone; farmwatch uses aware UTC")
     return -((_EPOCH - ts) // _ONE_MS)
+
+
+_INFLUX_AGGREGATES = {"mean": "mean", "min": "min", "max": "max"}
 
 
 def _from_ms(ts_ms: int) -> datetime:
@@ -468,6 +473,41 @@ class InfluxStore:
                 out.append(Record(_from_ms(int(point["time"])), seq, synced, readings))
         out.sort(key=lambda r: r.ts)
         return out
+
+    def aggregate(
+        self,
+        farm_id: str,
+        node_id: str,
+        quantity: str,
+        start: datetime,
+        end: datetime,
+        interval: timedelta,
+        fn: Aggregate,
+    ) -> list[Bucket]:
+        """``GROUP BY time(interval) fill(none)``: epoch-aligned buckets, empty ones left out."""
+        step_ms = interval // timedelta(milliseconds=1)
+        if step_ms < 1000:
+            raise ValueError(f"aggregation interval {interval} is shorter than one second")
+        if fn not in _INFLUX_AGGREGATES:
+            raise ValueError(f"unknown aggregate {fn!r}")
+        self._ensure_database()
+        field = quote_ident(quantity)
+        q = (
+            f"SELECT {_INFLUX_AGGREGATES[fn]}({field}), count({field}) FROM {self._source()} "
+            f"WHERE {quote_ident(_FARM_TAG)} = {quote_string(farm_id)} "
+            f"AND {quote_ident(_NODE_TAG)} = {quote_string(node_id)} "
+            f"AND time >= {_bound_ms(start, 'start')}ms AND time < {_bound_ms(end, 'end')}ms "
+            f"GROUP BY time({step_ms}ms) fill(none)"
+        )
+        buckets: list[Bucket] = []
+        for series in self._query(q).get(0, []):
+            for row in series["values"]:
+                ts_ms, value, count = row[0], row[1], row[2]
+                if value is None or not count:
+                    continue
+                buckets.append(Bucket(_from_ms(int(ts_ms)), float(value), int(count)))
+        buckets.sort(key=lambda b: b.start)
+        return buckets
 
     def ping(self) -> None:
         """Raise StoreUnavailable unless InfluxDB answers ``/ping``."""

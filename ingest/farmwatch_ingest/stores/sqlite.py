@@ -52,6 +52,8 @@ from pathlib import Path
 from farmwatch_core.contract import Record
 
 from farmwatch_ingest.stores.base import (
+    Aggregate,
+    Bucket,
     LatestReading,
     NodeRecord,
     StoreRejected,
@@ -133,6 +135,16 @@ def _bound_ms(ts: datetime, what: str) -> int:
     if ts.tzinfo is None or ts.utcoffset() is None:
         raise ValueError(f"{what} {ts.isoformat()} has no time zone; farmwatch uses aware UTC")
     return -((_EPOCH - ts) // _ONE_MS)
+
+
+_SQL_AGGREGATES = {"mean": "avg", "min": "min", "max": "max"}
+
+
+def _interval_ms(interval: timedelta) -> int:
+    step = interval // _ONE_MS
+    if step < 1000:
+        raise ValueError(f"aggregation interval {interval} is shorter than one second")
+    return int(step)
 
 
 def _from_ms(ts_ms: int) -> datetime:
@@ -293,6 +305,36 @@ class SqliteStore:
             readings = {quantity: float(value) for _, _, _, quantity, value in point}
             out.append(Record(_from_ms(ts_ms), seq, bool(synced), readings))
         return out
+
+    def aggregate(
+        self,
+        farm_id: str,
+        node_id: str,
+        quantity: str,
+        start: datetime,
+        end: datetime,
+        interval: timedelta,
+        fn: Aggregate,
+    ) -> list[Bucket]:
+        """Per-interval mean/min/max, buckets aligned to the epoch like InfluxQL's time()."""
+        step = _interval_ms(interval)
+        sql_fn = _SQL_AGGREGATES[fn]
+        with self._locked("aggregate readings"):
+            rows = self._conn.execute(
+                f"SELECT (ts_ms / ?) * ? AS bucket, {sql_fn}(value), count(*) FROM readings "
+                "WHERE farm_id = ? AND node_id = ? AND quantity = ? AND ts_ms >= ? AND ts_ms < ? "
+                "GROUP BY bucket ORDER BY bucket",
+                (
+                    step,
+                    step,
+                    farm_id,
+                    node_id,
+                    quantity,
+                    _bound_ms(start, "start"),
+                    _bound_ms(end, "end"),
+                ),
+            ).fetchall()
+        return [Bucket(_from_ms(b), float(v), int(n)) for b, v, n in rows]
 
     def ping(self) -> None:
         """Raise StoreUnavailable if the database file cannot be read."""
