@@ -194,3 +194,15 @@ def test_taken_port_is_reported(tmp_path: Path, mosquitto: MosquittoProcess, use
             eventually(lambda: every_seq_stored(store, nodes), timeout=60)
         finally:
             store.close()
+
+
+def test_up_with_an_external_broker(tmp_path: Path, mosquitto: MosquittoProcess) -> None:
+    args = [*base_args(), "--mqtt-url", mosquitto.url, "--topic-prefix", f"ext-{tmp_path.name}"]
+    with farmwatch_up(args, tmp_path) as up:
+        assert f"MQTT broker : {mosquitto.url} (external broker)" in up.output
+        nodes = expected_nodes(tmp_path)
+        store = SqliteStore(tmp_path / "farmwatch.db")
+        try:
+            eventually(lambda: every_seq_stored(store, nodes), timeout=60)
+        finally:
+            store.close()
