@@ -26,8 +26,8 @@ from __future__ import annotations
 import math
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import ClassVar
@@ -37,6 +37,110 @@ from farmwatch_core.registry import ModelType
 from farmwatch_simulators.climate import Climate, SmoothNoise, Weather, local_hour, local_time
 
 HEALTH_QUANTITIES = ("battery_voltage", "rssi")
+
+
+@dataclass(frozen=True, slots=True)
+class Forcing:
+    """A process event's push on the physics of a node, over ``[start, end)`` (UTC).
+
+    Events (a cold surge, a still and overcast night over a pond, an ammonia build-up) change
+    what the *medium* does, not what the sensor says, so they enter the model here, before the
+    sensor noise, and every lagged state (water temperature, DO, soil water) carries them on
+    after the window closes. The strength ramps linearly in and out over ``ramp_h`` hours
+    because real cold surges and heat waves arrive over hours, not in one step.
+
+    Offsets add to the outdoor weather the model sees (the node's battery and radio keep the
+    real weather: they are not part of the process); factors multiply; the three switches turn
+    a controller off for the window (aerator failure, no irrigation, cooling pads broken).
+    """
+
+    start: datetime
+    end: datetime
+    ramp_h: float = 0.0
+    temperature_offset: float = 0.0  # °C added to the outdoor air temperature
+    humidity_offset: float = 0.0  # %-points added to the outdoor relative humidity
+    rain_rate: float | None = None  # mm/h replacing the rain (0.0: a dry spell)
+    solar_factor: float = 1.0  # cloudiness: multiplies global radiation
+    et_factor: float = 1.0  # multiplies crop evapotranspiration (hot, dry wind)
+    respiration_factor: float = 1.0  # multiplies pond community respiration
+    reaeration_factor: float = 1.0  # multiplies pond surface re-aeration (still air)
+    ammonia_offset: float = 0.0  # NH3 ppm in a barn, TAN mg/L in a pond
+    aerator: bool = True
+    irrigation: bool = True
+    cooling: bool = True
+
+    def weight(self, ts: datetime) -> float:
+        """0 outside the window, 1 inside it, linear ramps of ``ramp_h`` at both ends."""
+        if ts < self.start or ts >= self.end:
+            return 0.0
+        if self.ramp_h <= 0:
+            return 1.0
+        ramp_s = self.ramp_h * 3600.0
+        since = (ts - self.start).total_seconds()
+        until = (self.end - ts).total_seconds()
+        return min(1.0, (since + 1.0) / ramp_s, until / ramp_s)
+
+
+@dataclass(frozen=True, slots=True)
+class Process:
+    """The combined effect of the forcings active at one instant (neutral when none are)."""
+
+    temperature_offset: float = 0.0
+    humidity_offset: float = 0.0
+    rain_rate: float | None = None
+    solar_factor: float = 1.0
+    et_factor: float = 1.0
+    respiration_factor: float = 1.0
+    reaeration_factor: float = 1.0
+    ammonia_offset: float = 0.0
+    aerator: bool = True
+    irrigation: bool = True
+    cooling: bool = True
+
+    @classmethod
+    def combine(cls, forcings: Sequence[Forcing], ts: datetime) -> Process:
+        """Blend the forcings at ``ts``: offsets add, factors multiply, switches AND."""
+        out = NEUTRAL
+        for f in forcings:
+            w = f.weight(ts)
+            if w <= 0.0:
+                continue
+            rain = out.rain_rate
+            if f.rain_rate is not None:
+                rain = f.rain_rate if rain is None else min(rain, f.rain_rate)
+            out = cls(
+                temperature_offset=out.temperature_offset + w * f.temperature_offset,
+                humidity_offset=out.humidity_offset + w * f.humidity_offset,
+                rain_rate=rain,
+                solar_factor=out.solar_factor * (1.0 + w * (f.solar_factor - 1.0)),
+                et_factor=out.et_factor * (1.0 + w * (f.et_factor - 1.0)),
+                respiration_factor=out.respiration_factor
+                * (1.0 + w * (f.respiration_factor - 1.0)),
+                reaeration_factor=out.reaeration_factor * (1.0 + w * (f.reaeration_factor - 1.0)),
+                ammonia_offset=out.ammonia_offset + w * f.ammonia_offset,
+                aerator=out.aerator and f.aerator,
+                irrigation=out.irrigation and f.irrigation,
+                cooling=out.cooling and f.cooling,
+            )
+        return out
+
+    def apply(self, weather: Weather) -> Weather:
+        """The weather as the forced process sees it."""
+        if self is NEUTRAL or self == NEUTRAL:
+            return weather
+        solar = weather.solar_radiation * self.solar_factor
+        return replace(
+            weather,
+            air_temperature=weather.air_temperature + self.temperature_offset,
+            relative_humidity=_clip(weather.relative_humidity + self.humidity_offset, 5.0, 100.0),
+            rain_rate=weather.rain_rate if self.rain_rate is None else self.rain_rate,
+            solar_radiation=solar,
+            illuminance=weather.illuminance * self.solar_factor,
+        )
+
+
+NEUTRAL = Process()
+"""No event active: the model runs on the plain climate."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +288,11 @@ class NodeModel(ABC):
         self._noise = random.Random(f"farmwatch-node/{seed}/{name}/noise")
         self.health = NodeHealth(random.Random(f"farmwatch-node/{seed}/{name}/health"))
         self._last: datetime | None = None
+        #: Process events acting on this node (see :class:`Forcing`); empty for plain climate.
+        self.forcings: tuple[Forcing, ...] = ()
+        #: The combined forcing of the step being integrated; models read it in ``_step``.
+        self.process: Process = NEUTRAL
+        self._plain_weather: Weather | None = None  # the unforced weather of the last step
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.climate!r}, seed={self.seed!r}, name={self.name!r})"
@@ -206,7 +315,9 @@ class NodeModel(ABC):
         weather = self._advance(self._last, ts, self.max_step)
         self._last = ts
         raw = self._observe(ts, weather)
-        raw.update(self.health.observe(weather.ts.timestamp() / 3600.0, weather))
+        # The node's own battery and radio see the real weather, not the event's.
+        plain = self._plain_weather or self.climate.at(ts)
+        raw.update(self.health.observe(plain.ts.timestamp() / 3600.0, plain))
         self._reset_accumulators()
         return self._finish(raw)
 
@@ -217,16 +328,27 @@ class NodeModel(ABC):
         dt = span / steps
         dt_h = dt.total_seconds() / 3600.0
         if dt_h <= 0:
-            return self.climate.at(end)
+            self._plain_weather = self.climate.at(end)
+            return self._forced(end, self._plain_weather)
         for i in range(1, steps):
             t = start + dt * i
             weather = self.climate.at(t)
-            self._step(t, weather, dt_h)
+            self._step(t, self._forced(t, weather), dt_h)
             self.health.step(dt_h, weather)
         weather = self.climate.at(end)  # the last step ends exactly at `end`, no rounding drift
-        self._step(end, weather, dt_h)
+        forced = self._forced(end, weather)
+        self._step(end, forced, dt_h)
         self.health.step(dt_h, weather)
-        return weather
+        self._plain_weather = weather
+        return forced
+
+    def _forced(self, ts: datetime, weather: Weather) -> Weather:
+        """Set :attr:`process` for ``ts`` and return the weather the process sees."""
+        if not self.forcings:
+            self.process = NEUTRAL
+            return weather
+        self.process = Process.combine(self.forcings, ts)
+        return self.process.apply(weather)
 
     def _finish(self, raw: Mapping[str, float]) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -317,12 +439,15 @@ class PondWaterModel(NodeModel):
         tw = self.water_temperature
         light = math.tanh(weather.solar_radiation / _LIGHT_SATURATION)
         production = self.photosynthesis_max * light * 1.024 ** (tw - 20)
-        respiration = self.respiration_20 * 1.047 ** (tw - 20)
-        if self.dissolved_oxygen < 3.0:
+        process = self.process
+        respiration = self.respiration_20 * 1.047 ** (tw - 20) * process.respiration_factor
+        if not process.aerator:
+            self.aerator_on = False  # power cut or broken aerator: the crash a farmer fears
+        elif self.dissolved_oxygen < 3.0:
             self.aerator_on = True
         elif self.dissolved_oxygen > 5.0:
             self.aerator_on = False
-        k = self.reaeration + (0.35 if self.aerator_on else 0.0)
+        k = self.reaeration * process.reaeration_factor + (0.35 if self.aerator_on else 0.0)
         equilibrium = do_saturation(tw) + (production - respiration) / k
         do = _relax(self.dissolved_oxygen, equilibrium, dt_h, 1.0 / k)
         self.dissolved_oxygen = max(0.3, do)
@@ -332,6 +457,7 @@ class PondWaterModel(NodeModel):
         ph = 7.2 + 1.3 * _clip((do - 3.5) / 6.0, 0.0, 1.0) + self.ph_offset
         drift = 0.9 * self._tan_drift(ts.timestamp() / 3600.0)
         tan = 0.2 + 1.3 * _logistic(drift + 0.12 * (self.water_temperature - 25.0))
+        tan += self.process.ammonia_offset
         return {
             "water_temperature": self.water_temperature,
             "dissolved_oxygen": do,
@@ -404,11 +530,12 @@ class BarnModel(NodeModel):
         c = self.closure(weather.air_temperature)
         inside = weather.air_temperature + self.herd.offset_open + 3.5 * c
         pad = 0.0
-        if inside > 28.0:
+        if inside > 28.0 and self.process.cooling:
             pad = min(1.0, (inside - 28.0) / 4.0)
             inside = 28.0 + 0.5 * (inside - 28.0)
         hours = ts.timestamp() / 3600.0
         nh3 = self.herd.nh3_base + 12.0 * c + 0.35 * max(0.0, inside - 22.0)
+        nh3 += self.process.ammonia_offset
         nh3 += 2.0 * self._nh3_drift(hours)
         co2 = self.herd.co2_base + 1700.0 * c + 120.0 * self._co2_drift(hours)
         return inside, max(3.0, nh3), max(600.0, co2), pad
@@ -573,6 +700,7 @@ class GreenhouseModel(NodeModel):
 
         inside_solar = solar * self.transmission
         etc = self.crop_coefficient * reference_et(self.inside_temperature, inside_solar, dt_h)
+        etc *= self.process.et_factor
         self.soil.evapotranspire(etc)
         self.soil.drain(dt_h, 12.0)
         raw = self.soil.p * self.soil.taw_mm
@@ -583,6 +711,8 @@ class GreenhouseModel(NodeModel):
             for h in self.irrigation_hours
         )
         depletion = self.soil.depletion_mm
+        if not self.process.irrigation:
+            return  # pump failure or dry canal: the crop draws the root zone down past RAW
         if (scheduled and depletion > 0.5 * raw) or depletion > raw:
             self.soil.add_water(depletion * 1.05)  # drip refills to just above field capacity
 
@@ -673,10 +803,9 @@ class FieldModel(NodeModel):
         soil.add_water(rain_mm)
         soil.drain(dt_h, self.crop.drain_tau_h)
         kc = self.crop.kc_crop if season else self.crop.kc_fallow
-        soil.evapotranspire(
-            kc * reference_et(weather.air_temperature, weather.solar_radiation, dt_h)
-        )
-        if self.crop.flooded and season:
+        et0 = reference_et(weather.air_temperature, weather.solar_radiation, dt_h)
+        soil.evapotranspire(kc * et0 * self.process.et_factor)
+        if self.crop.flooded and season and self.process.irrigation:
             soil.theta = soil.saturation  # irrigation keeps the paddy under standing water
 
         surface = weather.air_temperature + self.crop.soil_heating * weather.solar_radiation / 1000

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import random
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from farmwatch_core.registry import (
@@ -159,10 +160,35 @@ def cooperative_count(farms: int) -> int:
     return 2 if farms <= 5 else 3
 
 
-def build_deployment(farms: int, seed: int = 1) -> Deployment:
-    """A deterministic simulated deployment of ``farms`` farms (see the module docstring)."""
+def build_deployment(
+    farms: int,
+    seed: int = 1,
+    *,
+    models: Sequence[ModelType] | None = None,
+    nodes_per_farm: int | Sequence[int | None] | None = None,
+) -> Deployment:
+    """A deterministic simulated deployment of ``farms`` farms (see the module docstring).
+
+    ``models`` replaces :data:`MODEL_CYCLE` as the sequence the farms cycle through (a scenario
+    file asks for "two ponds and a pig barn"); ``nodes_per_farm`` fixes the node count instead
+    of drawing one or two per farm (a benchmark wants exactly N nodes); a sequence gives it
+    farm by farm (``None``: draw as usual). Neither changes the
+    random draws, so names, places and phones stay those of the plain deployment.
+
+    >>> d = build_deployment(2, seed=1, models=[ModelType.PIG_BARN], nodes_per_farm=3)
+    >>> [(farm.id, len(farm.nodes)) for farm in d.farms]
+    [('pig-01', 3), ('pig-02', 3)]
+    """
     if farms < 0:
         raise ValueError(f"the number of farms must be 0 or more, not {farms}")
+    if models is not None and not models:
+        raise ValueError("models must name at least one model type")
+    if isinstance(nodes_per_farm, int):
+        nodes_per_farm = [nodes_per_farm] * farms
+    counts = list(nodes_per_farm) if nodes_per_farm is not None else [None] * farms
+    if len(counts) != farms or any(n is not None and n < 1 for n in counts):
+        raise ValueError(f"nodes_per_farm must be 1 or more for each of the {farms} farms")
+    cycle = tuple(models) if models is not None else MODEL_CYCLE
     rng = random.Random(f"farmwatch-scenario/{seed}")
     districts = rng.sample(DISTRICTS, cooperative_count(max(farms, 1)))
     cooperatives: list[Cooperative] = []
@@ -181,7 +207,7 @@ def build_deployment(farms: int, seed: int = 1) -> Deployment:
     farm_list: list[Farm] = []
     contacts: list[Contact] = []
     for index in range(1, farms + 1):
-        model = MODEL_CYCLE[(index - 1) % len(MODEL_CYCLE)]
+        model = cycle[(index - 1) % len(cycle)]
         kind = _KINDS[model]
         coop_index = (index - 1) % len(cooperatives)
         district = districts[coop_index]
@@ -199,6 +225,7 @@ def build_deployment(farms: int, seed: int = 1) -> Deployment:
         )
         profile = PROFILE_BY_MODEL_TYPE[model]
         node_count = 1 if rng.random() < 0.5 else 2
+        node_count = counts[index - 1] or node_count
         nodes = tuple(
             Node(
                 id=f"{farm_id}-n{n}",
