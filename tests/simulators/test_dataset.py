@@ -540,3 +540,41 @@ def test_the_benchmark_ends_with_its_json_line() -> None:
     assert result["msgs_per_s"] > 0
     assert result["records"] <= 6 * 36
     assert result["lag_behind_schedule_p99_s"] is None
+
+
+def test_cli_writes_a_scenario_dataset(tmp_path: Path) -> None:
+    """`farmwatch simulate --scenario demo --dataset DIR`, as a user runs it."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "farmwatch",
+            "simulate",
+            "--scenario",
+            "demo",
+            "--dataset",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "labels ->" in done.stdout
+    header = (tmp_path / "telemetry.csv").read_text().splitlines()[0]
+    assert header == "ts,farm_id,node_id,seq,quantity,value"
+    labels = (tmp_path / "labels.csv").read_text().splitlines()
+    assert any(",stuck," in line or "stuck" in line for line in labels[1:])
+    missing = subprocess.run(
+        [sys.executable, "-m", "farmwatch", "simulate", "--dataset", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert missing.returncode == 2
+    assert "dawn-do-crash" in missing.stderr
