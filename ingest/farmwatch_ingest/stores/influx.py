@@ -39,9 +39,8 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -56,6 +55,13 @@ from farmwatch_ingest.stores.base import (
     StoreError,
     StoreRejected,
     StoreUnavailable,
+)
+from farmwatch_ingest.stores.common import (
+    bound_ms,
+    check_storable,
+    from_ms,
+    interval_ms,
+    to_ms,
 )
 
 __all__ = ["MEASUREMENT", "InfluxStore"]
@@ -75,9 +81,6 @@ _NODE_TAG = "node"
 _SEQ_FIELD = "seq"
 _SYNCED_FIELD = "synced"
 _RESERVED = frozenset({"time", _FARM_TAG, _NODE_TAG, _SEQ_FIELD, _SYNCED_FIELD})
-_MAX_SEQ = 2**63 - 1
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_MS = timedelta(milliseconds=1)
 _ERROR_TEXT_LIMIT = 500
 
 _TAG_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
@@ -113,25 +116,7 @@ def quote_ident(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _to_ms(ts: datetime, what: str) -> int:
-    """Milliseconds since the epoch, truncated like ``precision=ms`` (and SQLite) do."""
-    if ts.tzinfo is None or ts.utcoffset() is None:
-        raise ValueError(f"{what} {ts.isoformat()} has no time zone; farmwatch uses aware UTC")
-    return (ts - _EPOCH) // _ONE_MS
-
-
-def _bound_ms(ts: datetime, what: str) -> int:
-    """A query bound rounded *up* to the millisecond: stored times are whole milliseconds."""
-    if ts.tzinfo is None or ts.utcoffset() is None:
-        raise ValueError(f"{what} {ts.isoformat()} has no time zone; farmwatch uses aware UTC")
-    return -((_EPOCH - ts) // _ONE_MS)
-
-
 _INFLUX_AGGREGATES = {"mean": "mean", "min": "min", "max": "max"}
-
-
-def _from_ms(ts_ms: int) -> datetime:
-    return _EPOCH + ts_ms * _ONE_MS
 
 
 def _line(nr: NodeRecord) -> str:
@@ -141,29 +126,19 @@ def _line(nr: NodeRecord) -> str:
     fields.append(f"{_SYNCED_FIELD}={'true' if rec.synced else 'false'}")
     return (
         f"{MEASUREMENT},{_FARM_TAG}={escape_tag(nr.farm_id)},{_NODE_TAG}={escape_tag(nr.node_id)}"
-        f" {','.join(fields)} {_to_ms(rec.ts, 'timestamp')}"
+        f" {','.join(fields)} {to_ms(rec.ts, 'timestamp')}"
     )
 
 
 def _check(nr: NodeRecord) -> None:
-    """Refuse an unstorable record before anything is sent.
-
-    InfluxDB writes the valid lines of a request and drops the rest ("partial write"); checking
-    the whole batch first keeps a bad batch all-or-nothing, as in SQLite.
-    """
-    rec = nr.record
-    where = f"{nr.farm_id}/{nr.node_id} seq {rec.seq}"
-    if not nr.farm_id or not nr.node_id:
-        raise StoreRejected(f"{where}: farm and node IDs must not be empty")
-    if isinstance(rec.seq, bool) or not 0 <= rec.seq <= _MAX_SEQ:
-        raise StoreRejected(f"{nr.farm_id}/{nr.node_id}: seq {rec.seq!r} is not 0..2^63-1")
-    if rec.ts.tzinfo is None or rec.ts.utcoffset() is None:
-        raise StoreRejected(f"{where}: timestamp {rec.ts.isoformat()} has no time zone")
-    for name, value in rec.readings.items():
+    """The common guard, plus what only line protocol cannot carry as a field name."""
+    check_storable(nr)
+    for name in nr.record.readings:
         if name in _RESERVED or not name or "\n" in name:
-            raise StoreRejected(f"{where}: {name!r} cannot be a quantity name in InfluxDB")
-        if not math.isfinite(value):
-            raise StoreRejected(f"{where}: {name} is {value}, not finite")
+            raise StoreRejected(
+                f"{nr.farm_id}/{nr.node_id} seq {nr.record.seq}: {name!r} cannot be a quantity "
+                "name in InfluxDB"
+            )
 
 
 def _error_text(response: httpx.Response) -> str:
@@ -437,7 +412,7 @@ class InfluxStore:
                                 str(tags.get(_NODE_TAG, "")),
                                 quantity,
                                 float(value),
-                                _from_ms(int(ts_ms)),
+                                from_ms(int(ts_ms)),
                             )
                         )
         out.sort(key=lambda r: (r.farm_id, r.node_id, r.quantity))
@@ -445,8 +420,8 @@ class InfluxStore:
 
     def records(self, farm_id: str, node_id: str, start: datetime, end: datetime) -> list[Record]:
         """One node's records with start <= ts < end, oldest first, one per timestamp."""
-        start_ms = _bound_ms(start, "start")
-        end_ms = _bound_ms(end, "end")
+        start_ms = bound_ms(start, "start")
+        end_ms = bound_ms(end, "end")
         self._ensure_database()
         q = (
             f"SELECT * FROM {self._source()} WHERE {quote_ident(_FARM_TAG)} = "
@@ -470,7 +445,7 @@ class InfluxStore:
                     and not isinstance(value, bool)
                 }
                 synced = point.get(_SYNCED_FIELD) is True
-                out.append(Record(_from_ms(int(point["time"])), seq, synced, readings))
+                out.append(Record(from_ms(int(point["time"])), seq, synced, readings))
         out.sort(key=lambda r: r.ts)
         return out
 
@@ -485,9 +460,7 @@ class InfluxStore:
         fn: Aggregate,
     ) -> list[Bucket]:
         """``GROUP BY time(interval) fill(none)``: epoch-aligned buckets, empty ones left out."""
-        step_ms = interval // timedelta(milliseconds=1)
-        if step_ms < 1000:
-            raise ValueError(f"aggregation interval {interval} is shorter than one second")
+        step_ms = interval_ms(interval)
         if fn not in _INFLUX_AGGREGATES:
             raise ValueError(f"unknown aggregate {fn!r}")
         self._ensure_database()
@@ -496,7 +469,7 @@ class InfluxStore:
             f"SELECT {_INFLUX_AGGREGATES[fn]}({field}), count({field}) FROM {self._source()} "
             f"WHERE {quote_ident(_FARM_TAG)} = {quote_string(farm_id)} "
             f"AND {quote_ident(_NODE_TAG)} = {quote_string(node_id)} "
-            f"AND time >= {_bound_ms(start, 'start')}ms AND time < {_bound_ms(end, 'end')}ms "
+            f"AND time >= {bound_ms(start, 'start')}ms AND time < {bound_ms(end, 'end')}ms "
             f"GROUP BY time({step_ms}ms) fill(none)"
         )
         buckets: list[Bucket] = []
@@ -505,7 +478,7 @@ class InfluxStore:
                 ts_ms, value, count = row[0], row[1], row[2]
                 if value is None or not count:
                     continue
-                buckets.append(Bucket(_from_ms(int(ts_ms)), float(value), int(count)))
+                buckets.append(Bucket(from_ms(int(ts_ms)), float(value), int(count)))
         buckets.sort(key=lambda b: b.start)
         return buckets
 

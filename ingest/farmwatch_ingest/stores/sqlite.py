@@ -39,12 +39,11 @@ Example::
 from __future__ import annotations
 
 import logging
-import math
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from itertools import groupby
 from operator import itemgetter
 from pathlib import Path
@@ -59,15 +58,19 @@ from farmwatch_ingest.stores.base import (
     StoreRejected,
     StoreUnavailable,
 )
+from farmwatch_ingest.stores.common import (
+    bound_ms,
+    check_storable,
+    from_ms,
+    interval_ms,
+    to_ms,
+)
 
 __all__ = ["SqliteStore"]
 
 logger = logging.getLogger(__name__)
 
 _SCHEMA_VERSION = 1
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_MS = timedelta(milliseconds=1)
-_MAX_SEQ = 2**63 - 1
 
 _SCHEMA = (
     """
@@ -119,57 +122,7 @@ WHERE excluded.ts_ms >= latest_readings.ts_ms
 """
 
 
-def _to_ms(ts: datetime, what: str) -> int:
-    """Milliseconds since the epoch, truncated (floor) as InfluxDB does with ``precision=ms``."""
-    if ts.tzinfo is None or ts.utcoffset() is None:
-        raise ValueError(f"{what} {ts.isoformat()} has no time zone; farmwatch uses aware UTC")
-    return (ts - _EPOCH) // _ONE_MS
-
-
-def _bound_ms(ts: datetime, what: str) -> int:
-    """A query bound in ms, rounded *up* so ``ts_ms >= bound`` means ``ts >= bound``.
-
-    Stored timestamps are whole milliseconds, so for a bound with a sub-ms part the first
-    stored instant at or after it is the next millisecond (for start and for end alike).
-    """
-    if ts.tzinfo is None or ts.utcoffset() is None:
-        raise ValueError(f"{what} {ts.isoformat()} has no time zone; farmwatch uses aware UTC")
-    return -((_EPOCH - ts) // _ONE_MS)
-
-
 _SQL_AGGREGATES = {"mean": "avg", "min": "min", "max": "max"}
-
-
-def _interval_ms(interval: timedelta) -> int:
-    step = interval // _ONE_MS
-    if step < 1000:
-        raise ValueError(f"aggregation interval {interval} is shorter than one second")
-    return int(step)
-
-
-def _from_ms(ts_ms: int) -> datetime:
-    return _EPOCH + ts_ms * _ONE_MS
-
-
-def _check(records: Sequence[NodeRecord]) -> None:
-    """Refuse the whole batch before touching the database if any record is unstorable.
-
-    Ingest only hands over contract-validated records, so this is a guard against bugs; doing
-    it up front keeps SQLite and InfluxDB equal (InfluxDB would half-write a batch).
-    """
-    for nr in records:
-        rec = nr.record
-        if isinstance(rec.seq, bool) or not 0 <= rec.seq <= _MAX_SEQ:
-            raise StoreRejected(f"{nr.farm_id}/{nr.node_id}: seq {rec.seq!r} is not 0..2^63-1")
-        try:
-            _to_ms(rec.ts, f"{nr.farm_id}/{nr.node_id} seq {rec.seq}: timestamp")
-        except ValueError as exc:
-            raise StoreRejected(str(exc)) from None
-        for name, value in rec.readings.items():
-            if not math.isfinite(value):
-                raise StoreRejected(
-                    f"{nr.farm_id}/{nr.node_id} seq {rec.seq}: {name} is {value}, not finite"
-                )
 
 
 class SqliteStore:
@@ -253,14 +206,15 @@ class SqliteStore:
 
     def write(self, records: Sequence[NodeRecord]) -> None:
         """Store a batch in one transaction; durable (fsynced) when this returns."""
-        _check(records)
+        for nr in records:
+            check_storable(nr)
         readings: list[tuple[str, str, int, str, float, int, int]] = []
         points: list[tuple[int, int, str, str, int, int, int]] = []
         for nr in records:
             rec = nr.record
             if not rec.readings:
                 continue  # nothing to store; InfluxDB cannot store a point without readings
-            ts_ms = _to_ms(rec.ts, "timestamp")
+            ts_ms = to_ms(rec.ts, "timestamp")
             synced = int(rec.synced)
             points.append((rec.seq, synced, nr.farm_id, nr.node_id, ts_ms, rec.seq, synced))
             readings.extend(
@@ -285,12 +239,12 @@ class SqliteStore:
         sql += " ORDER BY farm_id, node_id, quantity"
         with self._locked("read latest readings"):
             rows = self._conn.execute(sql, params).fetchall()
-        return [LatestReading(f, n, q, float(v), _from_ms(ts)) for f, n, q, v, ts in rows]
+        return [LatestReading(f, n, q, float(v), from_ms(ts)) for f, n, q, v, ts in rows]
 
     def records(self, farm_id: str, node_id: str, start: datetime, end: datetime) -> list[Record]:
         """One node's records with start <= ts < end, oldest first, one per timestamp."""
-        start_ms = _bound_ms(start, "start")
-        end_ms = _bound_ms(end, "end")
+        start_ms = bound_ms(start, "start")
+        end_ms = bound_ms(end, "end")
         with self._locked("read records"):
             rows = self._conn.execute(
                 "SELECT ts_ms, seq, synced, quantity, value FROM readings "
@@ -303,7 +257,7 @@ class SqliteStore:
             point = list(group)
             _, seq, synced, _, _ = point[0]
             readings = {quantity: float(value) for _, _, _, quantity, value in point}
-            out.append(Record(_from_ms(ts_ms), seq, bool(synced), readings))
+            out.append(Record(from_ms(ts_ms), seq, bool(synced), readings))
         return out
 
     def aggregate(
@@ -317,7 +271,7 @@ class SqliteStore:
         fn: Aggregate,
     ) -> list[Bucket]:
         """Per-interval mean/min/max, buckets aligned to the epoch like InfluxQL's time()."""
-        step = _interval_ms(interval)
+        step = interval_ms(interval)
         sql_fn = _SQL_AGGREGATES[fn]
         with self._locked("aggregate readings"):
             rows = self._conn.execute(
@@ -330,11 +284,11 @@ class SqliteStore:
                     farm_id,
                     node_id,
                     quantity,
-                    _bound_ms(start, "start"),
-                    _bound_ms(end, "end"),
+                    bound_ms(start, "start"),
+                    bound_ms(end, "end"),
                 ),
             ).fetchall()
-        return [Bucket(_from_ms(b), float(v), int(n)) for b, v, n in rows]
+        return [Bucket(from_ms(b), float(v), int(n)) for b, v, n in rows]
 
     def ping(self) -> None:
         """Raise StoreUnavailable if the database file cannot be read."""

@@ -1,0 +1,80 @@
+"""What both stores share: millisecond time arithmetic and the guard against unstorable data.
+
+Both stores keep whole milliseconds (InfluxDB ``precision=ms``), truncating like InfluxDB does,
+so the same record has the same identity in either; the arithmetic is exact integer maths on
+timedeltas, never floats.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+from farmwatch_ingest.stores.base import NodeRecord, StoreRejected
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_MS = timedelta(milliseconds=1)
+MAX_SEQ = 2**63 - 1  # InfluxDB integer fields and SQLite INTEGER are signed 64-bit
+
+
+def _aware(ts: datetime, what: str) -> None:
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise ValueError(f"{what} {ts.isoformat()} has no time zone; farmwatch uses aware UTC")
+
+
+def to_ms(ts: datetime, what: str) -> int:
+    """Milliseconds since the epoch, truncated (floor) as InfluxDB does with ``precision=ms``.
+
+    >>> to_ms(datetime(1970, 1, 1, 0, 0, 1, 999, tzinfo=UTC), "ts")
+    1000
+    """
+    _aware(ts, what)
+    return (ts - EPOCH) // ONE_MS
+
+
+def bound_ms(ts: datetime, what: str) -> int:
+    """A query bound in ms, rounded *up* so ``ts_ms >= bound`` means ``ts >= bound``.
+
+    Stored timestamps are whole milliseconds, so for a bound with a sub-ms part the first
+    stored instant at or after it is the next millisecond (for start and for end alike).
+
+    >>> bound_ms(datetime(1970, 1, 1, 0, 0, 1, 999, tzinfo=UTC), "start")
+    1001
+    """
+    _aware(ts, what)
+    return -((EPOCH - ts) // ONE_MS)
+
+
+def from_ms(ts_ms: int) -> datetime:
+    return EPOCH + ts_ms * ONE_MS
+
+
+def interval_ms(interval: timedelta) -> int:
+    """An aggregation interval in whole ms; below one second is refused (it would be a
+    bucket per reading)."""
+    step = interval // ONE_MS
+    if step < 1000:
+        raise ValueError(f"aggregation interval {interval} is shorter than one second")
+    return int(step)
+
+
+def check_storable(nr: NodeRecord) -> None:
+    """Refuse an unstorable record before anything is written.
+
+    Ingest only hands over contract-validated records, so this guards against bugs; checking a
+    whole batch up front keeps writes all-or-nothing in both stores (InfluxDB would otherwise
+    write the valid lines of a request and drop the rest).
+    """
+    rec = nr.record
+    where = f"{nr.farm_id}/{nr.node_id} seq {rec.seq}"
+    if not nr.farm_id or not nr.node_id:
+        raise StoreRejected(f"{where}: farm and node IDs must not be empty")
+    if isinstance(rec.seq, bool) or not 0 <= rec.seq <= MAX_SEQ:
+        raise StoreRejected(f"{nr.farm_id}/{nr.node_id}: seq {rec.seq!r} is not 0..2^63-1")
+    try:
+        _aware(rec.ts, f"{where}: timestamp")
+    except ValueError as exc:
+        raise StoreRejected(str(exc)) from None
+    for name, value in rec.readings.items():
+        if not math.isfinite(value):
+            raise StoreRejected(f"{where}: {name} is {value}, not finite")
