@@ -1,0 +1,202 @@
+"""The agent's configuration: one YAML file, one pydantic model, validated once at start.
+
+Why YAML and not farmwatch's TOML settings: the file is written by a technician at the pond with
+``nano``, register maps for Modbus probes are lists, and YAML keeps those readable. MQTT
+settings are the shared :class:`MqttSettings`, so TLS (``mqtts://`` + ``ca_file``) and
+username/password work exactly as for the server. Everything is checked at start-up
+(``extra="forbid"``: a misspelt key is an error, not a silently ignored setting).
+
+See ``edge/examples/*.yaml`` and docs/edge.md for complete files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from farmwatch_core.contract import QUANTITIES, validate_id
+from farmwatch_core.settings import MqttSettings
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from farmwatch_edge.clock import ClockMode
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_quantity(name: str) -> str:
+    if name not in QUANTITIES:
+        raise ValueError(f"unknown quantity {name!r}; see docs/contract.md for the registry")
+    return name
+
+
+class Register(_Strict):
+    """One value in a Modbus register map: where it is and how to turn it into a quantity."""
+
+    quantity: str
+    address: Annotated[int, Field(ge=0, le=65535)]
+    table: Literal["holding", "input"] = "holding"
+    data_type: Literal["int16", "uint16", "int32", "uint32", "float32"] = "uint16"
+    word_order: Literal["big", "little"] = "big"
+    scale: float = 1.0
+    offset: float = 0.0
+
+    _quantity = field_validator("quantity")(_check_quantity)
+
+
+class RegisterMap(_Strict):
+    """A probe model's register map; lives in its own file so one map serves many nodes."""
+
+    model: str = ""
+    registers: Annotated[list[Register], Field(min_length=1)]
+
+    @classmethod
+    def load(cls, path: Path) -> RegisterMap:
+        return cls.model_validate(yaml.safe_load(path.read_text()))
+
+
+class _SensorBase(_Strict):
+    name: str
+    interval_s: Annotated[float, Field(gt=0)] = 60.0
+    enabled: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return validate_id("sensor", value)
+
+
+class ModbusSensor(_SensorBase):
+    """A Modbus probe on RS485 (``rtu``) or Ethernet/Wi-Fi (``tcp``)."""
+
+    driver: Literal["modbus"]
+    transport: Literal["tcp", "rtu"] = "rtu"
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 502
+    serial_port: str = "/dev/ttyUSB0"
+    baudrate: int = 9600
+    parity: Literal["N", "E", "O"] = "N"
+    device_id: Annotated[int, Field(ge=0, le=247)] = 1
+    timeout_s: Annotated[float, Field(gt=0, le=10)] = 1.0
+    register_map: Path | None = None
+    registers: list[Register] = []
+
+    @model_validator(mode="after")
+    def _one_map(self) -> ModbusSensor:
+        if (self.register_map is None) == (not self.registers):
+            raise ValueError("give either register_map (a file) or registers (inline), not both")
+        return self
+
+
+class DS18B20Sensor(_SensorBase):
+    """1-Wire DS18B20 probes through the kernel's w1-therm sysfs interface."""
+
+    driver: Literal["ds18b20"]
+    sysfs_root: Path = Path("/sys/bus/w1/devices")
+    # device id (28-xxxxxxxxxxxx) -> quantity; empty: the first probe found is water_temperature.
+    devices: dict[str, str] = {}
+
+    @field_validator("devices")
+    @classmethod
+    def _quantities(cls, value: dict[str, str]) -> dict[str, str]:
+        for quantity in value.values():
+            _check_quantity(quantity)
+        return value
+
+
+class HealthSensor(_SensorBase):
+    """The node's own health: CPU temperature, and battery voltage from a sysfs ADC if wired."""
+
+    driver: Literal["health"]
+    thermal_file: Path = Path("/sys/class/thermal/thermal_zone0/temp")
+    battery_file: Path | None = None  # e.g. /sys/bus/iio/devices/iio:device0/in_voltage0_raw
+    battery_scale: float = 1.0  # raw ADC value x scale = volts (include the divider ratio)
+
+
+class FakeSensor(_SensorBase):
+    """A simulated sensor: fixed values (plus a small ramp), or failing on purpose."""
+
+    driver: Literal["fake"]
+    values: dict[str, float]
+    fail: str | None = None  # if set, every read fails with this reason
+
+    @field_validator("values")
+    @classmethod
+    def _quantities(cls, value: dict[str, float]) -> dict[str, float]:
+        for quantity in value:
+            _check_quantity(quantity)
+        return value
+
+
+SensorConfig = Annotated[
+    ModbusSensor | DS18B20Sensor | HealthSensor | FakeSensor, Field(discriminator="driver")
+]
+
+
+class OutboxConfig(_Strict):
+    max_records: Annotated[int, Field(ge=1)] = 500_000
+    # Replay pace after an outage, so a farm's nodes coming back together do not flood ingest.
+    rate_limit_per_s: Annotated[float, Field(gt=0)] = 5000.0
+    batch_records: Annotated[int, Field(ge=1, le=2000)] = 2000
+    # Unacknowledged messages in flight at once (each up to batch_records records).
+    max_inflight: Annotated[int, Field(ge=1, le=1000)] = 10
+
+
+class ClockConfig(_Strict):
+    mode: ClockMode = ClockMode.AUTO
+
+
+class EdgeConfig(_Strict):
+    """Everything one node's agent needs."""
+
+    farm_id: str
+    node_id: str
+    model_type: Literal["pond", "barn", "greenhouse", "field", "other"] = "other"
+    data_dir: Path = Path("/var/lib/farmwatch-edge")
+    mqtt: MqttSettings = MqttSettings()
+    status_interval_s: Annotated[float, Field(gt=0)] = 30.0
+    reconnect_min_s: Annotated[float, Field(gt=0)] = 1.0
+    reconnect_max_s: Annotated[float, Field(gt=0)] = 60.0
+    outbox: OutboxConfig = OutboxConfig()
+    clock: ClockConfig = ClockConfig()
+    sensors: list[SensorConfig] = []
+
+    @field_validator("farm_id", "node_id")
+    @classmethod
+    def _ids(cls, value: str) -> str:
+        return validate_id("farm/node", value)
+
+    @model_validator(mode="after")
+    def _unique_sensors(self) -> EdgeConfig:
+        names = [s.name for s in self.sensors]
+        if len(names) != len(set(names)):
+            raise ValueError(f"sensor names must be unique: {names}")
+        return self
+
+    @property
+    def outbox_file(self) -> Path:
+        return self.data_dir / "outbox.db"
+
+    @property
+    def sequence_file(self) -> Path:
+        return self.data_dir / "sequence.json"
+
+    @property
+    def status_file(self) -> Path:
+        return self.data_dir / "status.json"
+
+    @classmethod
+    def load(cls, path: Path) -> EdgeConfig:
+        """Read and validate a YAML file; relative paths in it are relative to the file."""
+        config = cls.model_validate(yaml.safe_load(path.read_text()))
+        base = path.parent
+        if not config.data_dir.is_absolute():
+            config.data_dir = base / config.data_dir
+        for sensor in config.sensors:
+            if isinstance(sensor, ModbusSensor) and sensor.register_map is not None:
+                if not sensor.register_map.is_absolute():
+                    sensor.register_map = base / sensor.register_map
+                RegisterMap.load(sensor.register_map)  # validate now, not at the first read
+        return config

@@ -1,0 +1,266 @@
+"""The disk-backed outbox: every record is on disk before it is published, until it is acked.
+
+Why SQLite in WAL mode with ``synchronous=FULL``: a Pi at a pond loses power without warning,
+and a record that was "taken" but only in memory would be lost silently. With FULL, a commit
+has been fsynced when ``add`` returns, so the record survives a power cut or ``kill -9``; WAL
+keeps that cheap (one append, no rewrite of the database file).
+
+A record leaves the outbox only when the broker has acknowledged the QoS 1 PUBLISH carrying it
+(see :mod:`farmwatch_edge.delivery`). Delivery is therefore at least once: after a reconnect,
+anything not yet acknowledged is sent again, and the server deduplicates by node and timestamp.
+
+The outbox is bounded (``max_records``). When full, the **oldest** records are dropped — during
+a long outage the newest readings matter most to a farmer — and every dropped record is counted
+(persisted, so the count survives restarts), logged and reported in the node's status.
+
+Only one thread may use an :class:`Outbox` (SQLite connections are not shared across threads);
+the agent's main loop owns it and receives broker acknowledgements through a queue.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from farmwatch_core.contract import Record
+from farmwatch_core.contract.payload import MAX_BATCH_RECORDS, MAX_MESSAGE_BYTES, encode_batch
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts_ms INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    synced INTEGER NOT NULL,
+    readings TEXT NOT NULL,
+    boot_id TEXT NOT NULL,
+    mono_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+# Bytes of JSON framing per record in a batch besides the record itself (", ").
+_SEPARATOR_BYTES = 2
+# {"v": 1, "records": []}
+_BATCH_OVERHEAD_BYTES = len(encode_batch([]))
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A record waiting in the outbox, with its outbox id (the acknowledgement handle)."""
+
+    id: int
+    record: Record
+
+
+def ts_from_ms(ts_ms: int) -> datetime:
+    """A UTC datetime from Unix milliseconds (the outbox's and the contract's resolution).
+
+    >>> ts_from_ms(1_795_921_140_123).isoformat()
+    '2026-11-29T02:59:00.123000+00:00'
+    """
+    seconds, millis = divmod(ts_ms, 1000)
+    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=millis * 1000)
+
+
+class Outbox:
+    """Records waiting for a broker acknowledgement, oldest first, on disk.
+
+    >>> import tempfile
+    >>> box = Outbox(Path(tempfile.mkdtemp()) / "outbox.db", max_records=2)
+    >>> for seq in (1, 2, 3):
+    ...     _ = box.add(ts_ms=1_795_921_140_000 + seq, seq=seq, synced=True, readings={"ph": 7.0})
+    >>> [e.record.seq for e in box.pending()], box.evicted
+    ([2, 3], 1)
+    >>> box.close()
+    """
+
+    def __init__(self, path: Path, *, max_records: int = 500_000) -> None:
+        if max_records < 1:
+            raise ValueError("max_records must be at least 1")
+        self.path = path
+        self.max_records = max_records
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._depth: int = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        self.evicted = self._meta("evicted")
+        self.last_ts_ms = self._meta("last_ts_ms")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def depth(self) -> int:
+        """How many records wait for an acknowledgement."""
+        return self._depth
+
+    def _meta(self, key: str) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def _set_meta(self, key: str, value: int) -> None:
+        self._db.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def add(
+        self,
+        *,
+        ts_ms: int,
+        seq: int,
+        synced: bool,
+        readings: dict[str, float],
+        boot_id: str = "",
+        mono_ms: int = 0,
+    ) -> int:
+        """Store one record durably (fsynced on return) and return its outbox id.
+
+        ``boot_id`` and ``mono_ms`` (the monotonic clock when it was taken) let
+        :meth:`restamp` fix the timestamp of a record taken before the clock was synchronised.
+        ``last_ts_ms`` is kept in the same transaction, so the agent can keep timestamps
+        strictly increasing across restarts.
+        """
+        with self._transaction():
+            cursor = self._db.execute(
+                "INSERT INTO outbox(ts_ms, seq, synced, readings, boot_id, mono_ms) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (ts_ms, seq, int(synced), json.dumps(readings, allow_nan=False), boot_id, mono_ms),
+            )
+            if ts_ms > self.last_ts_ms:
+                self._set_meta("last_ts_ms", ts_ms)
+            self._depth += 1
+            if self._depth > self.max_records:
+                self._evict(self._depth - self.max_records)
+        self.last_ts_ms = max(self.last_ts_ms, ts_ms)
+        return int(cursor.lastrowid or 0)  # an INSERT always sets it
+
+    def _evict(self, count: int) -> None:
+        self._db.execute(
+            "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)", (count,)
+        )
+        self._depth -= count
+        self.evicted += count
+        self._set_meta("evicted", self.evicted)
+        log.warning(
+            "outbox full (%d records): dropped the %d oldest; %d dropped in total",
+            self.max_records,
+            count,
+            self.evicted,
+        )
+
+    def pending(self, *, after_id: int = 0, limit: int = MAX_BATCH_RECORDS) -> list[Entry]:
+        """Up to ``limit`` waiting records with an id above ``after_id``, oldest first."""
+        rows = self._db.execute(
+            "SELECT id, ts_ms, seq, synced, readings FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
+            (after_id, limit),
+        ).fetchall()
+        return [
+            Entry(row_id, Record(ts_from_ms(ts_ms), seq, bool(synced), json.loads(readings)))
+            for row_id, ts_ms, seq, synced, readings in rows
+        ]
+
+    def remove(self, ids: Iterable[int]) -> None:
+        """Forget acknowledged records (ids that are already gone are ignored)."""
+        id_list = list(ids)
+        if not id_list:
+            return
+        with self._transaction():
+            removed = 0
+            for start in range(0, len(id_list), 500):
+                chunk = id_list[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                removed += self._db.execute(
+                    f"DELETE FROM outbox WHERE id IN ({marks})", chunk
+                ).rowcount
+        self._depth -= removed
+
+    def restamp(self, *, boot_id: str, offset_ms: int) -> int:
+        """Give records taken with an unsynchronised clock their true time; return how many.
+
+        Only records from the current boot (``boot_id``) can be fixed: their monotonic time
+        plus ``offset_ms`` (wall clock minus monotonic clock, measured once the clock is
+        right) is when they were taken. Records from an earlier boot keep ``synced=false``.
+        Timestamps stay strictly increasing (a tie is moved up by one millisecond).
+        """
+        rows = self._db.execute(
+            "SELECT id, mono_ms FROM outbox WHERE synced = 0 AND boot_id = ? ORDER BY id",
+            (boot_id,),
+        ).fetchall()
+        if not rows:
+            return 0
+        with self._transaction():
+            previous = 0
+            for row_id, mono_ms in rows:
+                ts_ms = max(mono_ms + offset_ms, previous + 1)
+                previous = ts_ms
+                self._db.execute(
+                    "UPDATE outbox SET ts_ms = ?, synced = 1 WHERE id = ?", (ts_ms, row_id)
+                )
+            if previous > self.last_ts_ms:
+                self._set_meta("last_ts_ms", previous)
+        self.last_ts_ms = max(self.last_ts_ms, previous)
+        return len(rows)
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT (or ROLLBACK on error) on an autocommit connection."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def batches(
+    entries: Sequence[Entry],
+    *,
+    max_records: int = MAX_BATCH_RECORDS,
+    max_bytes: int = MAX_MESSAGE_BYTES,
+) -> Iterator[tuple[list[int], bytes]]:
+    """Split entries into contract batch messages within both limits, keeping their order.
+
+    Yields ``(outbox ids, payload)``. A lone record too big for ``max_bytes`` cannot be sent at
+    all (the server would refuse it); it is still yielded alone so it is not stuck forever.
+
+    >>> from farmwatch_core.contract import Record
+    >>> rec = Record(ts_from_ms(1_795_921_140_000), 1, True, {"ph": 7.0})
+    >>> [len(ids) for ids, _ in batches([Entry(i, rec) for i in range(5)], max_records=2)]
+    [2, 2, 1]
+    """
+    ids: list[int] = []
+    records: list[Record] = []
+    size = _BATCH_OVERHEAD_BYTES
+    for entry in entries:
+        record_bytes = len(encode_batch([entry.record])) - _BATCH_OVERHEAD_BYTES + _SEPARATOR_BYTES
+        if records and (len(records) >= max_records or size + record_bytes > max_bytes):
+            yield ids, encode_batch(records)
+            ids, records, size = [], [], _BATCH_OVERHEAD_BYTES
+        ids.append(entry.id)
+        records.append(entry.record)
+        size += record_bytes
+    if records:
+        yield ids, encode_batch(records)
