@@ -27,6 +27,8 @@ from farmwatch_ingest.stores.base import NodeRecord
 
 log = logging.getLogger(__name__)
 
+_TOPIC_CACHE_SIZE = 100_000
+
 
 @dataclass(slots=True)
 class Checked:
@@ -57,10 +59,18 @@ class TelemetryValidator:
         self.auto_register = auto_register
         self._auto_registered: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
+        # Hot path: a plain set instead of the registry's model look-up on every message, and
+        # the parsed form of each topic seen (a deployment has a bounded number of nodes).
+        self._registered_nodes = (
+            frozenset((f.id, n.id) for f in deployment.farms for n in f.nodes)
+            if deployment is not None
+            else frozenset()
+        )
+        self._topics: dict[str, NodeTopic] = {}
 
     def check(self, topic: str, payload: bytes, received_at: datetime) -> Checked:
         try:
-            node_topic = NodeTopic.parse(topic, self.topic_prefix)
+            node_topic = self._parse_topic(topic)
         except ContractError as exc:
             return Checked(dead_letter=DeadLetter(received_at, topic, payload, (exc.rejection,)))
         if node_topic.channel is not Channel.TELEMETRY:
@@ -95,8 +105,16 @@ class TelemetryValidator:
             )
         return checked
 
+    def _parse_topic(self, topic: str) -> NodeTopic:
+        parsed = self._topics.get(topic)
+        if parsed is None:
+            parsed = NodeTopic.parse(topic, self.topic_prefix)  # raises for bad topics: not cached
+            if len(self._topics) < _TOPIC_CACHE_SIZE:
+                self._topics[topic] = parsed
+        return parsed
+
     def _registered(self, farm_id: str, node_id: str) -> bool:
-        if self.deployment is not None and self.deployment.node(farm_id, node_id) is not None:
+        if (farm_id, node_id) in self._registered_nodes:
             return True
         if not self.auto_register:
             return False
