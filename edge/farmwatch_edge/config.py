@@ -17,13 +17,40 @@ from typing import Annotated, Literal
 import yaml
 from farmwatch_core.contract import QUANTITIES, validate_id
 from farmwatch_core.settings import MqttSettings
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from farmwatch_edge.clock import ClockMode
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def explain(exc: ValidationError) -> str:
+    """pydantic's errors as one line for a status message or an acknowledgement.
+
+    Why not ``str(exc)``: it spans several lines with documentation URLs, which is noise in a
+    retained MQTT status a farmer's app shows.
+
+    >>> try:
+    ...     FakeActuator.model_validate({"name": "fan", "driver": "fake", "min_on_s": -1})
+    ... except ValidationError as exc:
+    ...     explain(exc)
+    'min_on_s: Input should be greater than or equal to 0'
+    """
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
 
 
 def _check_quantity(name: str) -> str:
@@ -135,6 +162,83 @@ SensorConfig = Annotated[
 ]
 
 
+class _ActuatorBase(_Strict):
+    name: str
+    # Minimum times protect the motor and the relay contacts: an aerator or fan restarted
+    # every few seconds (a reading hovering at a threshold, an impatient operator) burns out.
+    min_on_s: Annotated[float, Field(ge=0)] = 60.0
+    min_off_s: Annotated[float, Field(ge=0)] = 60.0
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return validate_id("actuator", value)
+
+
+class GpioActuator(_ActuatorBase):
+    """A relay on a GPIO line through the kernel's sysfs interface (``/sys/class/gpio``)."""
+
+    driver: Literal["gpio"]
+    pin: Annotated[int, Field(ge=0)]  # the sysfs number (see docs/edge.md for Pi OS Bookworm)
+    active_low: bool = False  # most cheap opto-isolated relay boards switch on a LOW input
+    sysfs_root: Path = Path("/sys/class/gpio")
+
+
+class FakeActuator(_ActuatorBase):
+    """A relay that only remembers its state: commissioning, tests and the bench."""
+
+    driver: Literal["fake"]
+
+
+ActuatorConfig = Annotated[GpioActuator | FakeActuator, Field(discriminator="driver")]
+
+
+class SafetyRule(_Strict):
+    """Switch an actuator on when a quantity crosses ``on_at``, off again past ``off_at``.
+
+    The gap between the two is the hysteresis band: with DO hovering around 3.0 mg/L an aerator
+    that switched at one value would chatter; "on below 3.0, off above 4.0" does not.
+
+    >>> SafetyRule(name="low-do", quantity="dissolved_oxygen", actuator="aerator",
+    ...            when="below", on_at=3.0, off_at=4.0).off_at
+    4.0
+    """
+
+    name: str
+    quantity: str
+    sensor: str | None = None  # only readings of this sensor (default: the latest of any)
+    actuator: str
+    when: Literal["below", "above"]
+    on_at: float
+    off_at: float
+    enabled: bool = True
+    # A reading older than this is no evidence; then ``on_stale`` decides: keep the last
+    # decision (hold), or fail safe (on: an aerator should run when its DO probe has died).
+    stale_after_s: Annotated[float, Field(gt=0)] = 600.0
+    on_stale: Literal["hold", "on", "off"] = "hold"
+
+    _quantity = field_validator("quantity")(_check_quantity)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return validate_id("rule", value)
+
+    @model_validator(mode="after")
+    def _band(self) -> SafetyRule:
+        if self.when == "below" and not self.off_at > self.on_at:
+            raise ValueError(
+                f"rule {self.name}: off_at ({self.off_at}) must be above on_at ({self.on_at}) "
+                "for a 'below' rule; the gap is the hysteresis band"
+            )
+        if self.when == "above" and not self.off_at < self.on_at:
+            raise ValueError(
+                f"rule {self.name}: off_at ({self.off_at}) must be below on_at ({self.on_at}) "
+                "for an 'above' rule; the gap is the hysteresis band"
+            )
+        return self
+
+
 class OutboxConfig(_Strict):
     max_records: Annotated[int, Field(ge=1)] = 500_000
     # Replay pace after an outage, so a farm's nodes coming back together do not flood ingest.
@@ -162,6 +266,10 @@ class EdgeConfig(_Strict):
     outbox: OutboxConfig = OutboxConfig()
     clock: ClockConfig = ClockConfig()
     sensors: list[SensorConfig] = []
+    actuators: list[ActuatorConfig] = []
+    rules: list[SafetyRule] = []
+    # How long a manual command over MQTT overrides the safety rules of its actuator.
+    manual_override_s: Annotated[float, Field(gt=0)] = 1800.0
 
     @field_validator("farm_id", "node_id")
     @classmethod
@@ -173,6 +281,20 @@ class EdgeConfig(_Strict):
         names = [s.name for s in self.sensors]
         if len(names) != len(set(names)):
             raise ValueError(f"sensor names must be unique: {names}")
+        actuators = [a.name for a in self.actuators]
+        if len(actuators) != len(set(actuators)):
+            raise ValueError(f"actuator names must be unique: {actuators}")
+        rules = [r.name for r in self.rules]
+        if len(rules) != len(set(rules)):
+            raise ValueError(f"rule names must be unique: {rules}")
+        for rule in self.rules:
+            if rule.actuator not in actuators:
+                raise ValueError(
+                    f"rule {rule.name} switches actuator {rule.actuator!r}, which is not "
+                    f"configured (actuators: {', '.join(actuators) or 'none'})"
+                )
+            if rule.sensor is not None and rule.sensor not in names:
+                raise ValueError(f"rule {rule.name} reads sensor {rule.sensor!r}: not configured")
         return self
 
     @property
@@ -186,6 +308,11 @@ class EdgeConfig(_Strict):
     @property
     def status_file(self) -> Path:
         return self.data_dir / "status.json"
+
+    @property
+    def remote_config_file(self) -> Path:
+        """The last accepted remote config, so it survives a restart without a broker."""
+        return self.data_dir / "remote-config.json"
 
     @classmethod
     def load(cls, path: Path) -> EdgeConfig:

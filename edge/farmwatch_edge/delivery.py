@@ -20,6 +20,11 @@ flood ingest. Reconnecting uses paho's exponential backoff (``reconnect_min_s`` 
 The node's status is a retained JSON message on ``.../status``: ``{"state": "online", ...}``
 with version, uptime, queue depth, dropped records and driver errors, and the MQTT last will
 sets it to ``{"state": "offline"}`` if the node vanishes.
+
+Messages *to* the node (the retained ``.../config`` and ``.../cmd/{actuator}``) are subscribed
+to on every connect (the session is clean, so a reconnect redelivers the retained config and
+commands sent while the node was offline are not replayed hours later). paho hands them over
+on its thread; they wait in a queue for the agent loop (:meth:`Delivery.inbox`).
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as paho
-from farmwatch_core.contract import Channel, encode_record, node_topic
+from farmwatch_core.contract import Channel, TopicFilter, encode_record, node_topic
+from farmwatch_core.contract.topics import validate_prefix
 from farmwatch_core.mqtt import new_client
 
 from farmwatch_edge.config import EdgeConfig
@@ -80,6 +86,13 @@ class Delivery:
         self.status_topic = str(
             node_topic(config.farm_id, config.node_id, Channel.STATUS, prefix=prefix)
         )
+        self.config_topic = str(
+            node_topic(config.farm_id, config.node_id, Channel.CONFIG, prefix=prefix)
+        )
+        self.prefix = validate_prefix(prefix)
+        self.cmd_filter = str(
+            TopicFilter(Channel.CMD, config.farm_id, config.node_id, validate_prefix(prefix))
+        )
         self.client, self.address = new_client(
             config.mqtt, f"fw-edge-{config.farm_id}-{config.node_id}", persistent=False
         )
@@ -95,6 +108,8 @@ class Delivery:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
+        self.client.on_message = self._on_message
+        self._inbox: queue.SimpleQueue[tuple[str, bytes]] = queue.SimpleQueue()
         self._acks: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._connected = threading.Event()
         self._sessions = 0  # bumped by paho's thread on every connect/disconnect
@@ -118,6 +133,7 @@ class Delivery:
             log.warning("MQTT connection refused: %s", reason)
             return
         log.info("connected to %s", self.address.url())
+        client.subscribe([(self.config_topic, 1), (self.cmd_filter, 1)])
         self.connects += 1
         self._sessions += 1
         self._connected.set()
@@ -134,6 +150,9 @@ class Delivery:
         self, client: paho.Client, userdata: Any, mid: int, reason: Any, props: Any
     ) -> None:
         self._acks.put(mid)
+
+    def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        self._inbox.put((msg.topic, bytes(msg.payload)))
 
     # -- the owner's thread -------------------------------------------------------------------
 
@@ -167,6 +186,20 @@ class Delivery:
     def publish_status(self, status: dict[str, Any]) -> None:
         if self.connected:
             self.client.publish(self.status_topic, json.dumps(status), qos=1, retain=True)
+
+    def publish_json(self, topic: str, body: dict[str, Any]) -> None:
+        """Publish (QoS 1, not retained) if connected; used for command acknowledgements."""
+        if self.connected:
+            self.client.publish(topic, json.dumps(body), qos=1)
+
+    def inbox(self) -> list[tuple[str, bytes]]:
+        """The messages received since the last call, as (topic, payload), in arrival order."""
+        out: list[tuple[str, bytes]] = []
+        while True:
+            try:
+                out.append(self._inbox.get_nowait())
+            except queue.Empty:
+                return out
 
     def pump_acks(self) -> int:
         """Delete acknowledged records from the outbox; return how many."""

@@ -106,6 +106,16 @@ class NodeTopic:
         tail = f"/{self.actuator}" if self.actuator is not None else ""
         return f"{head}farms/{self.farm_id}/nodes/{self.node_id}/{self.channel.value}{tail}"
 
+    def ack(self) -> str:
+        """Where a node acknowledges a command: ``.../cmd/{actuator}/ack`` (node -> server).
+
+        >>> node_topic("f", "n", Channel.CMD, actuator="aerator").ack()
+        'farms/f/nodes/n/cmd/aerator/ack'
+        """
+        if self.channel is not Channel.CMD:
+            raise ContractError(Reason.BAD_TOPIC, "only cmd topics have an acknowledgement topic")
+        return f"{self}/ack"
+
     @classmethod
     def parse(cls, topic: str, prefix: str = "") -> NodeTopic:
         """Parse a concrete topic; raise ContractError(BAD_TOPIC/BAD_ID) with the reason."""
