@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +153,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     if args.dataset is not None:
         return _write_dataset(args)
+    if args.scenario or args.replay_csv:
+        return _publish_scenario(args)
     settings = _settings(args)
     deployment = build_deployment(args.farms, seed=args.seed)
     if args.write_registry:
@@ -172,6 +175,58 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     runner.run()
     print(f"simulator done: {runner.acknowledged} records acknowledged by the broker", flush=True)
     return 0
+
+
+def _publish_scenario(args: argparse.Namespace) -> int:
+    """Publish a scenario's dataset (or a recorded CSV) over MQTT, paced or as a backfill."""
+    from farmwatch_simulators.replay import (
+        PublishReport,
+        ScenarioPublisher,
+        replay_csv,
+        shift_to_end_now,
+    )
+    from farmwatch_simulators.scenarios import load_scenario
+
+    if args.scenario and args.replay_csv:
+        print("give --scenario or --replay-csv, not both", file=sys.stderr)
+        return 2
+    settings = _settings(args)
+    speed = None if args.backfill else args.speed
+    publisher = ScenarioPublisher(settings.mqtt, speed=speed, stop=_stop_event())
+    pace = "as a backfill" if speed is None else f"at {speed:g}x real time"
+    report: PublishReport
+    if args.scenario:
+        scenario = load_scenario(args.scenario)
+        if args.write_registry:
+            args.write_registry.parent.mkdir(parents=True, exist_ok=True)
+            args.write_registry.write_text(scenario.deployment.to_yaml(), encoding="utf-8")
+            print(f"registry of scenario {scenario.name!r} written to {args.write_registry}")
+            if args.registry_only:
+                return 0
+        print(
+            f"publishing scenario {scenario.name!r} to {settings.mqtt.url} {pace} ...", flush=True
+        )
+        report = publisher.publish_scenario(
+            scenario, shift_to_now=args.shift_to_now, labels_path=args.labels
+        )
+    else:
+        if args.labels or args.write_registry:
+            print("--labels and --write-registry need --scenario", file=sys.stderr)
+            return 2
+        rows = replay_csv(args.replay_csv)
+        # A recording's end is its last record: that one lands 1 ms before now.
+        last = rows[-1][2].ts + timedelta(milliseconds=1) if rows else None
+        shift = shift_to_end_now(last) if args.shift_to_now and last else timedelta(0)
+        print(f"replaying {args.replay_csv} to {settings.mqtt.url} {pace} ...", flush=True)
+        report = publisher.publish(rows, shift=shift)
+    labels = f"; {len(report.labels)} labels -> {args.labels}" if args.labels else ""
+    print(
+        f"{report.records} records in {report.messages} messages, "
+        f"{report.acknowledged_records} acknowledged, in {report.seconds:.1f} s"
+        f"{', STOPPED early' if report.stopped else ''}{labels}",
+        flush=True,
+    )
+    return 0 if report.complete else 1
 
 
 def _write_dataset(args: argparse.Namespace) -> int:
@@ -244,6 +299,37 @@ def cmd_registry_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulate_options(sim: argparse.ArgumentParser) -> None:
+    _common(sim)
+    sim.add_argument("--farms", type=int, default=3)
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--interval", type=float, default=5.0)
+    sim.add_argument("--count", type=int, help="records per node, then stop")
+    sim.add_argument("--write-registry", type=Path, help="write the scenario's registry YAML here")
+    sim.add_argument("--registry-only", action="store_true", help="only write the registry")
+    sim.add_argument("--scenario", help="scenario name (simulators/scenarios/) or YAML file")
+    sim.add_argument(
+        "--dataset", type=Path, help="write the scenario as CSV + labels here instead of publishing"
+    )
+    sim.add_argument("--replay-csv", type=Path, help="publish this telemetry CSV (dataset format)")
+    pace = sim.add_mutually_exclusive_group()
+    pace.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="scenario/CSV: simulated seconds per real second (60: an hour a minute; default 1)",
+    )
+    pace.add_argument(
+        "--backfill", action="store_true", help="scenario/CSV: publish as fast as possible"
+    )
+    sim.add_argument(
+        "--shift-to-now",
+        action="store_true",
+        help="move all timestamps (and labels) so the data ends now; ingest refuses old dates",
+    )
+    sim.add_argument("--labels", type=Path, help="scenario: write its (shifted) labels CSV here")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="farmwatch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -283,17 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     api.set_defaults(func=cmd_api)
 
     sim = sub.add_parser("simulate", help="publish simulated farm telemetry")
-    _common(sim)
-    sim.add_argument("--farms", type=int, default=3)
-    sim.add_argument("--seed", type=int, default=1)
-    sim.add_argument("--interval", type=float, default=5.0)
-    sim.add_argument("--count", type=int, help="records per node, then stop")
-    sim.add_argument("--write-registry", type=Path, help="write the scenario's registry YAML here")
-    sim.add_argument("--registry-only", action="store_true", help="only write the registry")
-    sim.add_argument("--scenario", help="scenario name (simulators/scenarios/) or YAML file")
-    sim.add_argument(
-        "--dataset", type=Path, help="write the scenario as CSV + labels here instead of publishing"
-    )
+    _simulate_options(sim)
     sim.set_defaults(func=cmd_simulate)
 
     query = sub.add_parser("query", help="show the latest readings per node")
