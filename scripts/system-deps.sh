@@ -16,6 +16,7 @@ python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || want+=(python3-venv)
 if [ "${1:-venv}" = "test" ]; then
   need_bin mosquitto mosquitto
   need_bin influxd influxdb
+  need_bin systemd-analyze systemd   # verifies the edge's systemd unit file
 fi
 
 [ ${#want[@]} -eq 0 ] && exit 0

@@ -157,8 +157,150 @@ class FakeSensor(_SensorBase):
         return value
 
 
+# ADS1115 full-scale ranges (datasheet SBAS444, 9.6.3 Table 8, PGA[2:0]) -> register bits.
+ADS1115_PGA_BITS: dict[float, int] = {
+    6.144: 0b000,
+    4.096: 0b001,
+    2.048: 0b010,
+    1.024: 0b011,
+    0.512: 0b100,
+    0.256: 0b101,
+}
+# Data rates in samples/s (DR[2:0]) -> register bits.
+ADS1115_DATA_RATE_BITS: dict[int, int] = {
+    8: 0b000,
+    16: 0b001,
+    32: 0b010,
+    64: 0b011,
+    128: 0b100,
+    250: 0b101,
+    475: 0b110,
+    860: 0b111,
+}
+# Input multiplexer (MUX[2:0]): single-ended against GND, or differential pairs.
+ADS1115_MUX_BITS: dict[str, int] = {
+    "ain0-ain1": 0b000,
+    "ain0-ain3": 0b001,
+    "ain1-ain3": 0b010,
+    "ain2-ain3": 0b011,
+    "ain0": 0b100,
+    "ain1": 0b101,
+    "ain2": 0b110,
+    "ain3": 0b111,
+}
+
+Ads1115Input = Literal[
+    "ain0", "ain1", "ain2", "ain3", "ain0-ain1", "ain0-ain3", "ain1-ain3", "ain2-ain3"
+]
+
+
+class _I2CSensor(_SensorBase):
+    # /dev/i2c-1 is the header's SDA/SCL (GPIO2/3) on every Pi since the Model B rev 2.
+    bus: Annotated[int, Field(ge=0)] = 1
+
+
+class SHT3xSensor(_I2CSensor):
+    """Sensirion SHT30/31/35: air temperature and relative humidity.
+
+    ADDR pin low = 0x44, high = 0x45 (datasheet 3.5, Table 7).
+    """
+
+    driver: Literal["sht3x"]
+    address: Literal[0x44, 0x45] = 0x44
+
+
+class BH1750Sensor(_I2CSensor):
+    """ROHM BH1750FVI ambient light: illuminance in lux.
+
+    ADDR pin low = 0x23, high = 0x5C (datasheet p. 10, "Slave Address").
+    """
+
+    driver: Literal["bh1750"]
+    address: Literal[0x23, 0x5C] = 0x23
+
+
+class Ads1115Channel(_Strict):
+    """One analogue input of an ADS1115 and how its voltage becomes a quantity.
+
+    ``value = volts × scale + offset`` in ``unit`` (default: the quantity's canonical unit),
+    then converted to the canonical unit. The two numbers come from the probe board's
+    calibration: e.g. a pH board giving 2.5 V at pH 7 and falling 0.18 V per pH unit has
+    ``scale = -5.556``, ``offset = 20.89``.
+
+    ``full_scale_v`` is the PGA range (±V). Pick the smallest one above the board's maximum
+    output for the best resolution, but never above the supply: an ADS1115 on 3.3 V cannot
+    measure beyond 3.3 V whatever the range says (datasheet 9.3.3).
+    """
+
+    quantity: str
+    input: Ads1115Input = "ain0"
+    full_scale_v: float = 4.096
+    scale: float = 1.0
+    offset: float = 0.0
+    unit: str | None = None
+
+    @field_validator("quantity")
+    @classmethod
+    def _quantity(cls, value: str) -> str:
+        if value not in QUANTITIES:
+            raise ValueError(f"unknown quantity {value!r}; see docs/contract.md for the registry")
+        return value
+
+    @field_validator("full_scale_v")
+    @classmethod
+    def _range(cls, value: float) -> float:
+        if value not in ADS1115_PGA_BITS:
+            ranges = ", ".join(f"{v:g}" for v in ADS1115_PGA_BITS)
+            raise ValueError(f"full_scale_v must be one of {ranges} (the ADS1115's PGA ranges)")
+        return value
+
+    @model_validator(mode="after")
+    def _unit(self) -> Ads1115Channel:
+        if self.unit is not None and not QUANTITIES[self.quantity].accepts_unit(self.unit):
+            raise ValueError(
+                f"{self.quantity} cannot be given in {self.unit!r} "
+                f"(canonical unit: {QUANTITIES[self.quantity].unit})"
+            )
+        return self
+
+
+class ADS1115Sensor(_I2CSensor):
+    """TI ADS1115 16-bit ADC reading analogue probe boards (pH, DO, soil moisture, ...).
+
+    ADDR tied to GND/VDD/SDA/SCL = 0x48/0x49/0x4A/0x4B (datasheet 9.5.1.1, Table 4).
+    """
+
+    driver: Literal["ads1115"]
+    address: Literal[0x48, 0x49, 0x4A, 0x4B] = 0x48
+    data_rate: int = 128
+    channels: Annotated[list[Ads1115Channel], Field(min_length=1, max_length=8)]
+
+    @field_validator("data_rate")
+    @classmethod
+    def _rate(cls, value: int) -> int:
+        if value not in ADS1115_DATA_RATE_BITS:
+            rates = ", ".join(str(r) for r in ADS1115_DATA_RATE_BITS)
+            raise ValueError(f"data_rate must be one of {rates} samples/s")
+        return value
+
+    @field_validator("channels")
+    @classmethod
+    def _unique(cls, value: list[Ads1115Channel]) -> list[Ads1115Channel]:
+        quantities = [c.quantity for c in value]
+        if len(quantities) != len(set(quantities)):
+            raise ValueError(f"each channel needs its own quantity: {quantities}")
+        return value
+
+
 SensorConfig = Annotated[
-    ModbusSensor | DS18B20Sensor | HealthSensor | FakeSensor, Field(discriminator="driver")
+    ModbusSensor
+    | DS18B20Sensor
+    | HealthSensor
+    | FakeSensor
+    | SHT3xSensor
+    | BH1750Sensor
+    | ADS1115Sensor,
+    Field(discriminator="driver"),
 ]
 
 

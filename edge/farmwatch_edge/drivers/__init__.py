@@ -12,11 +12,14 @@ from __future__ import annotations
 from typing import Protocol
 
 from farmwatch_edge.config import (
+    ADS1115Sensor,
+    BH1750Sensor,
     DS18B20Sensor,
     FakeSensor,
     HealthSensor,
     ModbusSensor,
     SensorConfig,
+    SHT3xSensor,
 )
 
 
@@ -42,6 +45,14 @@ class Driver(Protocol):
 
 def build_driver(config: SensorConfig) -> Driver:
     """The driver for one configured sensor (imports lazily: a node loads only what it uses)."""
+    if isinstance(config, SHT3xSensor | BH1750Sensor | ADS1115Sensor):
+        from farmwatch_edge.drivers.i2c import ADS1115Driver, BH1750Driver, SHT3xDriver
+
+        if isinstance(config, SHT3xSensor):
+            return SHT3xDriver(config)
+        if isinstance(config, BH1750Sensor):
+            return BH1750Driver(config)
+        return ADS1115Driver(config)
     if isinstance(config, ModbusSensor):
         from farmwatch_edge.drivers.modbus import ModbusDriver
 
