@@ -7,6 +7,7 @@ page, fed by simulated farms. Every piece is the production code path; only the 
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -47,6 +48,13 @@ class UpOptions:
     external_mqtt: bool = False
     api_port: int = 8080
     simulate: bool = True
+
+
+def _command() -> str:
+    """How the user started us (e.g. ``.venv/bin/farmwatch`` from ``make run``), so the hint
+    they are given works as typed."""
+    started = Path(sys.argv[0])
+    return str(started) if started.name == "farmwatch" else "farmwatch"
 
 
 class Pipeline:
@@ -168,7 +176,7 @@ class Pipeline:
             f"  readings go : {store}\n"
             f"  dashboard   : {api}/   API docs: {api}/docs\n"
             f"  dead letters: {self.settings.dead_letter_file}\n"
-            "  latest      : farmwatch query"
+            f"  latest      : {_command()} query"
             + (
                 f" --data-dir {self.settings.data_dir}"
                 if self.settings.data_dir != Path("var")
@@ -178,12 +186,13 @@ class Pipeline:
             "Stop with Ctrl-C.\n"
         )
 
-    def progress_line(self) -> str:
+    def progress_line(self, *, broker: bool = True) -> str:
         stats = self.ingest.stats
         sim = f"published {self.simulator.acknowledged}, " if self.simulator is not None else ""
+        state = f", broker {'up' if stats.connected else 'DOWN'}" if broker else ""
         return (
             f"{sim}stored {stats.records} records ({stats.readings} readings), "
-            f"dead letters {stats.dead_letters}, broker {'up' if stats.connected else 'DOWN'}"
+            f"dead letters {stats.dead_letters}{state}"
         )
 
     def run_until(self, stop: threading.Event, progress_every_s: float = 10.0) -> None:
@@ -210,4 +219,5 @@ class Pipeline:
             self.api.stop()
         if self.broker is not None:
             self.broker.stop()
-        self.say("farmwatch stopped. " + (self.progress_line() if hasattr(self, "ingest") else ""))
+        totals = self.progress_line(broker=False) if hasattr(self, "ingest") else ""
+        self.say("farmwatch stopped. " + totals)
