@@ -48,6 +48,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from farmwatch_simulators.dataset import TELEMETRY_FIELDS, Row, generate_dataset, write_labels
 from farmwatch_simulators.faults import Label
+from farmwatch_simulators.puback import PubackTracker
 from farmwatch_simulators.scenarios import Scenario
 
 log = logging.getLogger(__name__)
@@ -166,62 +167,17 @@ class PublishReport:
 
 
 class _PubackTracker:
-    """Counts QoS 1 messages from ``publish()`` until the broker's PUBACK (``on_publish``).
-
-    paho calls back from its network thread, and a PUBACK can arrive before ``publish()``
-    returned its message ID to us, hence the early-ack set (the runner's approach).
-    """
+    """The publisher's view of its connection and of the messages awaiting a PUBACK."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.changed = threading.Condition(self._lock)
-        self.pending: dict[int, int] = {}  # mid -> records in that message
-        self._early: set[int] = set()
         self.acknowledged_records = 0
+        self.acks: PubackTracker[int] = PubackTracker(self._count)  # item: records in message
         self.connected = threading.Event()
         self.connect_error: str | None = None
         self.closing = False
 
-    def track(self, info: paho.MQTTMessageInfo, records: int) -> None:
-        # rc may be MQTT_ERR_NO_CONN: paho queued the message and sends it after reconnecting.
-        if info.rc == paho.MQTT_ERR_QUEUE_SIZE:
-            raise RuntimeError("paho refused to queue a message (queue full or message ID in use)")
-        with self._lock:
-            if info.mid in self._early:
-                self._early.remove(info.mid)
-                self.acknowledged_records += records
-                self.changed.notify_all()
-            else:
-                self.pending[info.mid] = records
-
-    def wait_below(self, limit: int, stop: threading.Event) -> None:
-        """Block until fewer than ``limit`` messages await a PUBACK (or stop is set)."""
-        with self._lock:
-            while len(self.pending) >= limit and not stop.is_set():
-                self.changed.wait(0.2)
-
-    def wait_all(self, timeout_s: float) -> int:
-        """Wait for every PUBACK; the number of messages still missing after ``timeout_s``."""
-        deadline = time.monotonic() + timeout_s
-        with self._lock:
-            while self.pending and (left := deadline - time.monotonic()) > 0:
-                self.changed.wait(left)
-            return len(self.pending)
-
-    def on_publish(
-        self,
-        client: paho.Client,
-        userdata: Any,
-        mid: int,
-        reason_code: ReasonCode,
-        properties: Properties,
-    ) -> None:
-        with self._lock:
-            if mid in self.pending:
-                self.acknowledged_records += self.pending.pop(mid)
-                self.changed.notify_all()
-            else:
-                self._early.add(mid)
+    def _count(self, records: int) -> None:
+        self.acknowledged_records += records
 
     def on_connect(
         self,
@@ -346,7 +302,7 @@ class ScenarioPublisher:
         client.max_inflight_messages_set(100)
         client.on_connect = tracker.on_connect
         client.on_disconnect = tracker.on_disconnect
-        client.on_publish = tracker.on_publish
+        client.on_publish = tracker.acks.on_publish
         client.connect_async(address.host, address.port, keepalive=self.mqtt.keepalive_s)
         client.loop_start()
         try:
@@ -367,7 +323,7 @@ class ScenarioPublisher:
             else:
                 start = sim_start + shift if sim_start is not None else None
                 sender.paced(stamped, self.speed, start)
-            report.unacknowledged_messages = tracker.wait_all(self.ack_timeout_s)
+            report.unacknowledged_messages = tracker.acks.wait_all(self.ack_timeout_s)
             if report.unacknowledged_messages:
                 log.error(
                     "replay: %d messages unacknowledged after %g s; they may be lost",
@@ -435,9 +391,9 @@ class _Sender:
         return topic
 
     def _send(self, farm_id: str, node_id: str, payload: bytes, records: int) -> None:
-        self.tracker.wait_below(self.owner.max_unacknowledged, self.owner.stop)
+        self.tracker.acks.wait_below(self.owner.max_unacknowledged, self.owner.stop)
         info = self.client.publish(self._topic(farm_id, node_id), payload, qos=1)
-        self.tracker.track(info, records)
+        self.tracker.acks.track(info, records)
         self.report.messages += 1
         self.report.records += records
         now = time.monotonic()

@@ -51,6 +51,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from farmwatch_simulators.climate import Climate
 from farmwatch_simulators.models import MODEL_CLASSES, PROFILE_BY_MODEL_TYPE, NodeModel, build_model
+from farmwatch_simulators.puback import PubackTracker
 
 log = logging.getLogger(__name__)
 
@@ -187,9 +188,10 @@ class SimulatorRunner:
         self._nodes = self._build_nodes()
 
         self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
-        self._pending: dict[int, PublishedRecord | None] = {}  # mid -> record (None: status)
-        self._early_acks: set[int] = set()
+        # item: the telemetry record of the message, None for a status message
+        self._acks: PubackTracker[PublishedRecord | None] = PubackTracker(
+            self._count_ack, lock=self._lock
+        )
         self._published = 0
         self._acknowledged = 0
         self._skipped = 0
@@ -222,7 +224,7 @@ class SimulatorRunner:
     def unacknowledged(self) -> int:
         """Messages (telemetry and status) still waiting for their PUBACK."""
         with self._lock:
-            return len(self._pending)
+            return self._acks.pending()
 
     @property
     def skipped(self) -> int:
@@ -345,7 +347,7 @@ class SimulatorRunner:
         client.max_inflight_messages_set(100)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
-        client.on_publish = self._on_publish
+        client.on_publish = self._acks.on_publish
         client.connect_async(address.host, address.port, keepalive=self.mqtt.keepalive_s)
         client.loop_start()
         try:
@@ -416,7 +418,7 @@ class SimulatorRunner:
 
     def _backlog_full(self) -> bool:
         with self._lock:
-            full = len(self._pending) >= self.max_unacknowledged
+            full = self._acks.pending() >= self.max_unacknowledged
             if full:
                 self._skipped += 1
             first = full and self._skipped % 1000 == 1
@@ -465,47 +467,34 @@ class SimulatorRunner:
             self._track(info, None)
 
     def _track(self, info: paho.MQTTMessageInfo, record: PublishedRecord | None) -> None:
-        # rc may be MQTT_ERR_NO_CONN: the message is queued and sent after reconnecting.
-        if info.rc == paho.MQTT_ERR_QUEUE_SIZE:
-            raise RuntimeError("paho refused to queue a message (queue full or message ID in use)")
-        with self._lock:
-            if record is not None:
+        if record is not None:
+            with self._lock:
                 self._published += 1
                 self._log.append(record)
-            if info.mid in self._early_acks:
-                # The PUBACK raced ahead of publish() returning to us (network thread).
-                self._early_acks.remove(info.mid)
-                self._count_ack(record)
-            else:
-                self._pending[info.mid] = record
+        self._acks.track(info, record)
 
     def _count_ack(self, record: PublishedRecord | None) -> None:
+        """Called by the tracker with ``self._lock`` held."""
         if record is not None:
             self._acknowledged += 1
-        self._changed.notify_all()
 
     def _await_acks(self) -> None:
-        deadline = time.monotonic() + self.ack_timeout_s
-        next_progress = time.monotonic() + self.progress_every_s
-        with self._lock:
-            while self._pending:
-                now = time.monotonic()
-                if now >= deadline:
-                    log.error(
-                        "simulator: %d messages still unacknowledged by the broker after %g s; "
-                        "they may be lost",
-                        len(self._pending),
-                        self.ack_timeout_s,
-                    )
-                    return
-                if now >= next_progress:
-                    log.info("simulator: waiting for %d PUBACKs", len(self._pending))
-                    next_progress = now + self.progress_every_s
-                self._changed.wait(min(deadline, next_progress) - now)
+        missing = self._acks.wait_all(
+            self.ack_timeout_s,
+            progress=lambda pending: log.info("simulator: waiting for %d PUBACKs", pending),
+            progress_every_s=self.progress_every_s,
+        )
+        if missing:
+            log.error(
+                "simulator: %d messages still unacknowledged by the broker after %g s; "
+                "they may be lost",
+                missing,
+                self.ack_timeout_s,
+            )
 
     def _log_progress(self, what: str, *, final: bool = False) -> None:
         with self._lock:
-            published, acked, pending = self._published, self._acknowledged, len(self._pending)
+            published, acked, pending = self._published, self._acknowledged, self._acks.pending()
             skipped = self._skipped
         broker = "" if final else (", broker connected" if self.connected else ", broker DOWN")
         log.info(
@@ -536,7 +525,7 @@ class SimulatorRunner:
             return
         with self._lock:
             self._connections += 1
-            pending = len(self._pending)
+            pending = self._acks.pending()
             again = self._connections > 1
         self._connected.set()
         if again:
@@ -561,17 +550,3 @@ class SimulatorRunner:
                 reason_code,
                 self.unacknowledged,
             )
-
-    def _on_publish(
-        self,
-        client: paho.Client,
-        userdata: Any,
-        mid: int,
-        reason_code: ReasonCode,
-        properties: Properties,
-    ) -> None:
-        with self._lock:
-            if mid in self._pending:
-                self._count_ack(self._pending.pop(mid))
-            else:
-                self._early_acks.add(mid)
