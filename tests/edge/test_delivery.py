@@ -8,11 +8,7 @@
 from __future__ import annotations
 
 import itertools
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -32,6 +28,7 @@ from farmwatch_edge.clock import ClockMode
 from farmwatch_edge.config import ClockConfig, EdgeConfig, FakeSensor, OutboxConfig
 from farmwatch_edge.drivers import DriverError
 from support.mosquitto import unique_prefix
+from support.processes import FarmwatchProcess
 from support.waiting import eventually
 
 from farmwatch.broker import MosquittoProcess, free_port
@@ -198,36 +195,6 @@ def _outbox_max_seq(path: Path) -> int:
     return int(row[0] or 0)
 
 
-class EdgeProcess:
-    """``python -m farmwatch_edge run --config FILE`` as a real process."""
-
-    def __init__(self, config_file: Path, log_file: Path) -> None:
-        self.config_file = config_file
-        self.log_file = log_file
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        with self.log_file.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "farmwatch_edge", "run", "--config", str(self.config_file)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(10)
-
-    def stop(self) -> int:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(30)
-
-
 def test_kill_9_mid_stream_loses_nothing(tmp_path: Path, mqtt_settings: MqttSettings) -> None:
     data_dir = tmp_path / "edge"
     config_file = tmp_path / "edge.yaml"
@@ -253,7 +220,9 @@ def test_kill_9_mid_stream_loses_nothing(tmp_path: Path, mqtt_settings: MqttSett
         )
     )
     collector = Collector(mqtt_settings, "pond-01", "n2")
-    agent = EdgeProcess(config_file, tmp_path / "edge.log")
+    agent = FarmwatchProcess(
+        ["run", "--config", str(config_file)], tmp_path / "edge.log", module="farmwatch_edge"
+    )
     try:
         agent.start()
         eventually(lambda: len(collector.first_arrivals()) >= 300, timeout=30)

@@ -10,11 +10,13 @@ from pathlib import Path
 
 
 class FarmwatchProcess:
-    """``python -m farmwatch ARGS`` with its output in a log file; can be SIGKILLed and rerun."""
+    """``python -m MODULE ARGS`` (the ``farmwatch`` command by default, or ``farmwatch_edge``)
+    with its output in a log file; can be SIGKILLed and rerun."""
 
-    def __init__(self, args: list[str], log_file: Path) -> None:
+    def __init__(self, args: list[str], log_file: Path, module: str = "farmwatch") -> None:
         self.args = args
         self.log_file = log_file
+        self.module = module
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -22,7 +24,7 @@ class FarmwatchProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with self.log_file.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "farmwatch", *self.args],
+                [sys.executable, "-m", self.module, *self.args],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
