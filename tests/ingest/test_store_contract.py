@@ -36,7 +36,9 @@ from farmwatch_ingest.stores.base import (
 from farmwatch_ingest.stores.influx import InfluxStore
 from farmwatch_ingest.stores.sqlite import SqliteStore
 from pydantic import SecretStr
-from support.influxd import InfluxServer, free_port
+from support.influxd import InfluxServer
+
+from farmwatch.broker import free_port
 
 BASE = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
 BEFORE = BASE - timedelta(days=2)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -29,6 +28,8 @@ from typing import IO, Self
 
 import httpx
 
+from farmwatch.broker import free_port
+
 STOP_TIMEOUT_S = 10.0
 START_TIMEOUT_S = 30.0
 _LOG_TAIL_LINES = 30
@@ -37,18 +38,6 @@ _LOG_TAIL_LINES = 30
 def influxd_binary() -> str | None:
     """Path of ``influxd``: ``$FARMWATCH_INFLUXD`` if set, else the one on ``PATH``."""
     return os.environ.get("FARMWATCH_INFLUXD") or shutil.which("influxd")
-
-
-def free_port() -> int:
-    """A TCP port that was free a moment ago on 127.0.0.1.
-
-    Another process could take it before the server binds it; on a test machine that race is
-    rare and shows up as a clear "did not start" error with the log tail.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def unique_database(prefix: str = "t") -> str:
