@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlsplit
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from farmwatch_core.settings import MqttSettings
+from farmwatch_core.mqtt_settings import MqttSettings
 
 _SCHEMES = {"mqtt": False, "tcp": False, "mqtts": True, "ssl": True}
 

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,21 +21,16 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from farmwatch_core.contract.topics import validate_prefix
+from farmwatch_core.mqtt_settings import MqttSettings
 
-
-class MqttSettings(BaseModel):
-    url: str = "mqtt://127.0.0.1:1883"
-    username: str | None = None
-    password: SecretStr | None = None
-    topic_prefix: str = ""
-    ca_file: Path | None = None
-    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
-
-    @field_validator("topic_prefix")
-    @classmethod
-    def _prefix(cls, value: str) -> str:
-        return validate_prefix(value)
+__all__ = [
+    "ApiSettings",
+    "FarmwatchSettings",
+    "InfluxSettings",
+    "IngestSettings",
+    "MqttSettings",
+    "load_settings",
+]
 
 
 class InfluxSettings(BaseModel):
@@ -54,6 +49,8 @@ class InfluxSettings(BaseModel):
 class IngestSettings(BaseModel):
     client_id: str = "farmwatch-ingest"
     shared_group: str | None = None
+    # Worker processes sharing one subscription (`farmwatch ingest --workers N`); see README.
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
     batch_max_messages: Annotated[int, Field(ge=1, le=10_000)] = 500
     batch_linger_s: Annotated[float, Field(ge=0, le=10)] = 0.05
     max_message_bytes: Annotated[int, Field(ge=1024)] = 256 * 1024

@@ -37,6 +37,7 @@ from farmwatch_edge.drivers import Driver, DriverError, build_driver
 from farmwatch_edge.outbox import Outbox
 from farmwatch_edge.remote import ConfigRefused, RemoteConfigStore, digest, overlay, parse
 from farmwatch_edge.sequence import SequenceStore
+from farmwatch_edge.switchlog import SwitchLog
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,9 @@ class Agent:
         actuators = self._actuators
         if actuators is None:
             actuators = [build_actuator(a) for a in config.actuators]
-        controller = Controller(config, actuators)
+        controller = Controller(
+            config, actuators, switch_log=SwitchLog(config.switch_log_file, self._boot_id)
+        )
         self.controller = controller
         self._reconfigure(config)
         self._load_remote()

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 
 import yaml
 from farmwatch_core.contract import QUANTITIES, validate_id
-from farmwatch_core.settings import MqttSettings
+from farmwatch_core.mqtt_settings import MqttSettings
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -140,6 +140,9 @@ class HealthSensor(_SensorBase):
     thermal_file: Path = Path("/sys/class/thermal/thermal_zone0/temp")
     battery_file: Path | None = None  # e.g. /sys/bus/iio/devices/iio:device0/in_voltage0_raw
     battery_scale: float = 1.0  # raw ADC value x scale = volts (include the divider ratio)
+    # Wi-Fi signal (rssi, dBm) from the kernel's wireless statistics; null: do not read it.
+    wireless_file: Path | None = Path("/proc/net/wireless")
+    wireless_interface: str | None = None  # None: the first one listed (usually wlan0)
 
 
 class FakeSensor(_SensorBase):
@@ -326,13 +329,36 @@ class GpioActuator(_ActuatorBase):
     sysfs_root: Path = Path("/sys/class/gpio")
 
 
+class GpiodActuator(_ActuatorBase):
+    """A relay on a GPIO line through the character device (libgpiod v2, ``/dev/gpiochipN``).
+
+    The modern interface: sysfs GPIO is deprecated and numbered by a chip base that changed
+    with kernel 6.6, while here ``line`` is the offset on the chip, which on every Pi's
+    ``gpiochip0`` is the BCM number printed on pinout diagrams.
+    """
+
+    driver: Literal["gpiod"]
+    chip: str = "/dev/gpiochip0"  # a path, or a name such as gpiochip0 (under /dev)
+    line: Annotated[int, Field(ge=0)]
+    active_low: bool = False
+
+    @field_validator("chip")
+    @classmethod
+    def _chip(cls, value: str) -> str:
+        if not value:
+            raise ValueError("chip must name a GPIO chip, e.g. /dev/gpiochip0")
+        return value if value.startswith("/") else f"/dev/{value}"
+
+
 class FakeActuator(_ActuatorBase):
     """A relay that only remembers its state: commissioning, tests and the bench."""
 
     driver: Literal["fake"]
 
 
-ActuatorConfig = Annotated[GpioActuator | FakeActuator, Field(discriminator="driver")]
+ActuatorConfig = Annotated[
+    GpioActuator | GpiodActuator | FakeActuator, Field(discriminator="driver")
+]
 
 
 class SafetyRule(_Strict):
@@ -381,11 +407,28 @@ class SafetyRule(_Strict):
         return self
 
 
+def check_rule_refs(rule: SafetyRule, *, sensors: list[str], actuators: list[str]) -> None:
+    """ValueError unless the rule's actuator (and sensor, if named) exist on this node.
+
+    Shared by the local file's validation and remote config, which may add rules.
+    """
+    if rule.actuator not in actuators:
+        raise ValueError(
+            f"rule {rule.name} switches actuator {rule.actuator!r}, which is not "
+            f"configured (actuators: {', '.join(actuators) or 'none'})"
+        )
+    if rule.sensor is not None and rule.sensor not in sensors:
+        raise ValueError(f"rule {rule.name} reads sensor {rule.sensor!r}: not configured")
+
+
 class OutboxConfig(_Strict):
     max_records: Annotated[int, Field(ge=1)] = 500_000
     # Replay pace after an outage, so a farm's nodes coming back together do not flood ingest.
     rate_limit_per_s: Annotated[float, Field(gt=0)] = 5000.0
-    batch_records: Annotated[int, Field(ge=1, le=2000)] = 2000
+    # Records per message. 500 keeps what waits for a PUBACK (max_inflight messages, held by
+    # paho until acknowledged) near 0.5 MB; 2000 measured 4 MB more peak RSS during a replay
+    # (bench/edge.py) for no faster replay, which the rate limit paces anyway.
+    batch_records: Annotated[int, Field(ge=1, le=2000)] = 500
     # Unacknowledged messages in flight at once (each up to batch_records records).
     max_inflight: Annotated[int, Field(ge=1, le=1000)] = 10
 
@@ -430,13 +473,7 @@ class EdgeConfig(_Strict):
         if len(rules) != len(set(rules)):
             raise ValueError(f"rule names must be unique: {rules}")
         for rule in self.rules:
-            if rule.actuator not in actuators:
-                raise ValueError(
-                    f"rule {rule.name} switches actuator {rule.actuator!r}, which is not "
-                    f"configured (actuators: {', '.join(actuators) or 'none'})"
-                )
-            if rule.sensor is not None and rule.sensor not in names:
-                raise ValueError(f"rule {rule.name} reads sensor {rule.sensor!r}: not configured")
+            check_rule_refs(rule, sensors=names, actuators=actuators)
         return self
 
     @property
@@ -450,6 +487,11 @@ class EdgeConfig(_Strict):
     @property
     def status_file(self) -> Path:
         return self.data_dir / "status.json"
+
+    @property
+    def switch_log_file(self) -> Path:
+        """When each relay last switched, so minimum on/off times survive a restart."""
+        return self.data_dir / "actuators.json"
 
     @property
     def remote_config_file(self) -> Path:

@@ -15,7 +15,8 @@ What the :class:`Controller` decides, every turn of the agent loop, for each act
    (or the command's ``for_s``); ``{"state": "auto"}`` hands control back early;
 4. a switch happens only if the relay has been in its current state for at least
    ``min_on_s``/``min_off_s``; until then the change is held (and shown in status). This
-   applies to manual commands too: the motor does not care who asked.
+   applies to manual commands too: the motor does not care who asked. Each switch is also
+   written to a :class:`SwitchLog`, so a restarted agent keeps counting from it.
 
 Time is a parameter (``now``) everywhere, so tests drive a timeline instead of sleeping.
 """
@@ -35,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from farmwatch_edge.actuators import Actuator, ActuatorError
 from farmwatch_edge.config import ActuatorConfig, EdgeConfig, FakeActuator, SafetyRule, explain
+from farmwatch_edge.switchlog import SwitchLog
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,10 @@ class LatestReadings:
         if sensor is None:
             return self._any.get(quantity)
         return self._by_sensor.get((sensor, quantity))
+
+
+def _identity(rule: SafetyRule) -> tuple[str, str, str | None, str, str]:
+    return (rule.name, rule.quantity, rule.sensor, rule.actuator, rule.when)
 
 
 @dataclass(slots=True)
@@ -156,8 +162,10 @@ class Controller:
         actuators: Sequence[Actuator],
         *,
         now: Callable[[], float] = time.monotonic,
+        switch_log: SwitchLog | None = None,
     ) -> None:
         self.now = now
+        self.switch_log = switch_log
         self.latest = LatestReadings()
         self._actuators: dict[str, _ActuatorState] = {}
         configs = {a.name: a for a in config.actuators}
@@ -168,6 +176,13 @@ class Controller:
             )
         self.manual_override_s = config.manual_override_s
         self.configure(config)
+        if switch_log is not None:
+            # A restarted agent must not switch a relay sooner than a running one would have.
+            start = now()
+            for name, state in self._actuators.items():
+                elapsed = switch_log.elapsed(name, start)
+                if elapsed is not None:
+                    state.last_change = start - elapsed
 
     @property
     def actuators(self) -> dict[str, Actuator]:
@@ -180,10 +195,12 @@ class Controller:
         for actuator in config.actuators:
             if actuator.name in self._actuators:
                 self._actuators[actuator.name].config = actuator
-        latched = {r.rule.name: r.latched for s in self._actuators.values() for r in s.rules}
+        # A rule keeps its latch only if it still watches the same thing the same way: a rule
+        # replaced by remote config (another quantity or relay) starts from no opinion.
+        latched = {_identity(r.rule): r.latched for s in self._actuators.values() for r in s.rules}
         for state in self._actuators.values():
             state.rules = [
-                _RuleState(rule, latched.get(rule.name))
+                _RuleState(rule, latched.get(_identity(rule)))
                 for rule in config.rules
                 if rule.actuator == state.actuator.name
             ]
@@ -236,13 +253,18 @@ class Controller:
         except ActuatorError as exc:
             self._error(state, str(exc))
             return False
+        self._switched(state, desired, now)
+        return True
+
+    def _switched(self, state: _ActuatorState, on: bool, now: float) -> None:
         why = "manual command" if state.manual is not None else ", ".join(state.wanting) or "rules"
-        log.info("%s switched %s (%s)", state.actuator.name, "on" if desired else "off", why)
+        log.info("%s switched %s (%s)", state.actuator.name, "on" if on else "off", why)
         state.error = None
         state.held_until = None
         state.last_change = now
         state.switches += 1
-        return True
+        if self.switch_log is not None:
+            self.switch_log.record(state.actuator.name, on, now)
 
     @staticmethod
     def _error(state: _ActuatorState, reason: str) -> None:

@@ -8,12 +8,24 @@ The document is an *overlay* on the node's local YAML file, not a replacement::
      "rules": {"low-do": {"on_at": 3.5, "off_at": 4.5}},
      "manual_override_s": 900}
 
-Why an overlay of named entries: what is wired where (serial ports, GPIO pins, which quantity
-drives which relay) is the technician's, in the local file; what is tuned from the office
-(sampling intervals, thresholds, which sensors run) is the agronomist's, remotely. A remote
-document therefore cannot add a sensor, repoint a rule or change a pin: naming something the
-node does not have is an error. Each retained document is complete: keys it leaves out take
-their local values again, so the retained message alone says what the node runs. An empty
+Why an overlay of named entries: what is wired where (serial ports, GPIO pins, which sensors
+and relays exist) is the technician's, in the local file; what is decided from the office
+(sampling intervals, which sensors run, and the safety rules: thresholds, and which reading
+switches which relay) is the agronomist's, remotely. A remote document therefore cannot add a
+sensor or a relay or change a pin: naming one the node does not have is an error. It can add,
+replace or remove rules over the sensors and relays the node has::
+
+    "rules": {"hot-barn": {"quantity": "air_temperature", "actuator": "fan", "when": "above",
+                           "on_at": 32, "off_at": 30},      # add (or replace) a whole rule
+              "low-do": {"on_at": 3.5, "off_at": 4.5},      # tune a rule
+              "old-rule": null}                             # remove a rule
+
+A rule entry naming any of ``quantity``, ``sensor``, ``actuator``, ``when`` is a complete
+definition (validated like a local rule); one with only tunables patches the existing rule.
+
+Each retained document is complete: what it leaves out takes its local value again (a rule it
+added is gone, a rule it removed is back), so the retained message alone says what the node
+runs. An empty
 retained message (how MQTT deletes one) returns the node to its local file.
 
 A refused document changes nothing: the node keeps its current configuration and reports the
@@ -32,7 +44,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from farmwatch_edge.config import EdgeConfig, SafetyRule, explain
+from farmwatch_edge.config import EdgeConfig, SafetyRule, check_rule_refs, explain
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +64,23 @@ class ActuatorPatch(_Patch):
 
 
 class RulePatch(_Patch):
+    """A rule entry: tunables only (patches the node's rule of that name), or a definition
+    (any of ``quantity``, ``sensor``, ``actuator``, ``when`` given: a complete rule that adds or
+    replaces the one of that name; keys left out take their defaults, not the old values)."""
+
+    quantity: str | None = None
+    sensor: str | None = None
+    actuator: str | None = None
+    when: Literal["below", "above"] | None = None
     on_at: float | None = None
     off_at: float | None = None
     enabled: bool | None = None
     stale_after_s: Annotated[float, Field(gt=0)] | None = None
     on_stale: Literal["hold", "on", "off"] | None = None
+
+
+# The keys that say what a rule watches and switches: giving any of them defines a whole rule.
+_DEFINING = frozenset({"quantity", "sensor", "actuator", "when"})
 
 
 class RemoteConfig(_Patch):
@@ -66,7 +90,7 @@ class RemoteConfig(_Patch):
     version: int | Annotated[str, Field(max_length=64)] | None = None
     sensors: dict[str, SensorPatch] = {}
     actuators: dict[str, ActuatorPatch] = {}
-    rules: dict[str, RulePatch] = {}
+    rules: dict[str, RulePatch | None] = {}  # None (JSON null) removes the rule
     manual_override_s: Annotated[float, Field(gt=0)] | None = None
 
 
@@ -108,9 +132,10 @@ def overlay(base: EdgeConfig, remote: RemoteConfig) -> EdgeConfig:
     >>> overlay(base, RemoteConfig(v=1, manual_override_s=60)).manual_override_s
     60.0
     """
-    _known("sensor", remote.sensors, [s.name for s in base.sensors])
-    _known("actuator", remote.actuators, [a.name for a in base.actuators])
-    _known("rule", remote.rules, [r.name for r in base.rules])
+    sensor_names = [s.name for s in base.sensors]
+    actuator_names = [a.name for a in base.actuators]
+    _known("sensor", remote.sensors, sensor_names)
+    _known("actuator", remote.actuators, actuator_names)
     sensors = [
         s.model_copy(update=remote.sensors[s.name].model_dump(exclude_none=True))
         if s.name in remote.sensors
@@ -123,22 +148,52 @@ def overlay(base: EdgeConfig, remote: RemoteConfig) -> EdgeConfig:
         else a
         for a in base.actuators
     ]
-    rules = []
-    for rule in base.rules:
-        patch = remote.rules.get(rule.name)
-        if patch is None:
-            rules.append(rule)
-            continue
-        try:
-            # Validated again as a whole: on_at/off_at must still form a hysteresis band.
-            merged = {**rule.model_dump(), **patch.model_dump(exclude_none=True)}
-            rules.append(SafetyRule.model_validate(merged))
-        except ValidationError as exc:
-            raise ConfigRefused(f"rules.{rule.name}: {explain(exc)}") from None
+    by_name = {r.name: r for r in base.rules}  # local order; new rules go after
+    for name, patch in remote.rules.items():
+        by_name = _apply_rule(by_name, name, patch, sensor_names, actuator_names)
+    rules = list(by_name.values())
     update: dict[str, Any] = {"sensors": sensors, "actuators": actuators, "rules": rules}
     if remote.manual_override_s is not None:
         update["manual_override_s"] = remote.manual_override_s
     return base.model_copy(update=update)
+
+
+def _apply_rule(
+    rules: dict[str, SafetyRule],
+    name: str,
+    patch: RulePatch | None,
+    sensors: list[str],
+    actuators: list[str],
+) -> dict[str, SafetyRule]:
+    """``rules`` with one remote entry applied: removed, patched, added or replaced."""
+    out = dict(rules)
+    if patch is None:
+        if name not in out:
+            have = ", ".join(out) or "none"
+            raise ConfigRefused(f"cannot remove rule {name}: no such rule (this node has: {have})")
+        del out[name]
+        return out
+    fields = patch.model_dump(exclude_none=True)
+    if patch.model_fields_set & _DEFINING:
+        body = {"name": name, **fields}
+    elif name in out:
+        body = {**out[name].model_dump(), **fields}
+    else:
+        have = ", ".join(out) or "none"
+        raise ConfigRefused(
+            f"unknown rule {name} (this node has: {have}); to add a rule give quantity, "
+            "actuator, when, on_at and off_at"
+        )
+    try:
+        # Validated as a whole: on_at/off_at must still form a hysteresis band.
+        rule = SafetyRule.model_validate(body)
+        check_rule_refs(rule, sensors=sensors, actuators=actuators)
+    except ValidationError as exc:
+        raise ConfigRefused(f"rules.{name}: {explain(exc)}") from None
+    except ValueError as exc:
+        raise ConfigRefused(f"rules.{name}: {exc}") from None
+    out[name] = rule
+    return out
 
 
 def _known(kind: str, named: dict[str, Any], present: list[str]) -> None:

@@ -162,11 +162,59 @@ def test_health_from_sysfs(tmp_path: Path) -> None:
         thermal_file=thermal,
         battery_file=battery,
         battery_scale=0.0025,
+        wireless_file=tmp_path / "no-wireless",  # a wired node: no rssi, and no error
     )
     assert build_driver(sensor).read() == {"cpu_temperature": 48.312, "battery_voltage": 4.125}
     thermal.unlink()
     with pytest.raises(DriverError, match="health"):
         build_driver(sensor).read()
+
+
+_WIRELESS_HEADER = (
+    "Inter-| sta-|   Quality        |   Discarded packets               | Missed | WE\n"
+    " face | tus | link level noise |  nwid  crypt   frag  retry   misc | beacon | 22\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("lines", "interface", "rssi"),
+    [
+        (
+            " wlan0: 0000   54.  -56.  -256        0      0      0      0     12        0\n",
+            None,
+            -56.0,
+        ),
+        # Two radios: the named one; an old driver's unsigned level (190 = -66 dBm).
+        (
+            " wlan0: 0000   54.  -56.  -256  0 0 0 0 0 0\n"
+            " wlan1: 0000   40.  190.  0  0 0 0 0 0 0\n",
+            "wlan1",
+            -66.0,
+        ),
+        (" wlan0: 0000    0.    0.     0  0 0 0 0 0 0\n", None, None),  # not associated
+        ("", None, None),  # wireless extensions present, no Wi-Fi interface
+        (" wlan0: 0000   54.  -56.  -256  0 0 0 0 0 0\n", "wlan1", None),  # that one is down
+        (" wlan0: garbage\n", None, None),
+    ],
+)
+def test_health_reads_rssi_where_available(
+    tmp_path: Path, lines: str, interface: str | None, rssi: float | None
+) -> None:
+    thermal = tmp_path / "temp"
+    thermal.write_text("51000\n")
+    wireless = tmp_path / "proc-net-wireless"
+    wireless.write_text(_WIRELESS_HEADER + lines)
+    sensor = HealthSensor(
+        driver="health",
+        name="health",
+        thermal_file=thermal,
+        wireless_file=wireless,
+        wireless_interface=interface,
+    )
+    driver = build_driver(sensor)
+    assert driver.quantities == ("cpu_temperature", "rssi")
+    expected = {"cpu_temperature": 51.0} | ({} if rssi is None else {"rssi": rssi})
+    assert driver.read() == expected
 
 
 def test_failing_driver_is_reported_and_retried_without_stopping_others(tmp_path: Path) -> None:

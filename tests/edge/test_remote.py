@@ -268,3 +268,140 @@ def test_rule_thresholds_are_tuned_remotely_but_keep_their_band(tmp_path: Path) 
         parse(b'{"v": 2}')
     with pytest.raises(ConfigRefused, match="pin: Extra inputs are not permitted"):
         parse(b'{"v": 1, "actuators": {"aerator": {"pin": 4}}}')
+
+
+# --------------------------------------------------------------------------------------------
+# Rules added, replaced and removed remotely
+
+
+def _rule_base(tmp_path: Path) -> EdgeConfig:
+    low_do = SafetyRule(
+        name="low-do",
+        quantity="dissolved_oxygen",
+        actuator="aerator",
+        when="below",
+        on_at=3.0,
+        off_at=4.0,
+    )
+    return _config(MqttSettings(), tmp_path).model_copy(update={"rules": [low_do]})
+
+
+def _overlay(base: EdgeConfig, body: dict[str, Any]) -> EdgeConfig:
+    remote, _ = parse(json.dumps({"v": 1, **body}).encode())
+    return overlay(base, remote)
+
+
+def test_remote_rules_add_replace_remove_and_are_validated(tmp_path: Path) -> None:
+    base = _rule_base(tmp_path)
+    hot = {"quantity": "ph", "sensor": "a", "actuator": "aerator", "when": "above"}
+    added = _overlay(base, {"rules": {"high-ph": {**hot, "on_at": 9.0, "off_at": 8.5}}})
+    assert [r.name for r in added.rules] == ["low-do", "high-ph"]
+    assert (added.rules[1].sensor, added.rules[1].stale_after_s) == ("a", 600.0)  # defaults
+
+    replaced = _overlay(
+        base,
+        {"rules": {"low-do": {"quantity": "salinity", "actuator": "aerator", "when": "above",
+                              "on_at": 20, "off_at": 15}}},
+    )  # fmt: skip
+    assert [(r.name, r.quantity, r.when) for r in replaced.rules] == [
+        ("low-do", "salinity", "above")
+    ]
+    assert _overlay(base, {"rules": {"low-do": None}}).rules == []
+    assert base.rules[0].quantity == "dissolved_oxygen"  # the local config is untouched
+
+    refusals = {
+        "cannot remove rule nope: no such rule (this node has: low-do)": {"nope": None},
+        "unknown rule nope (this node has: low-do); to add a rule give quantity, actuator, "
+        "when, on_at and off_at": {"nope": {"on_at": 1, "off_at": 2}},
+        "rules.r: rule r switches actuator 'pump', which is not configured (actuators: aerator)": {
+            "r": {**hot, "actuator": "pump", "on_at": 9, "off_at": 8}
+        },
+        "rules.r: rule r reads sensor 'zz': not configured": {
+            "r": {**hot, "sensor": "zz", "on_at": 9, "off_at": 8}
+        },
+        "rules.r: on_at: Field required; off_at: Field required": {"r": hot},
+    }
+    for reason, rules in refusals.items():
+        with pytest.raises(ConfigRefused) as refused:
+            _overlay(base, {"rules": rules})
+        assert str(refused.value) == reason
+    with pytest.raises(ConfigRefused, match=r"rules\.r: .*hysteresis band"):
+        _overlay(base, {"rules": {"r": {**hot, "on_at": 8, "off_at": 9}}})
+    with pytest.raises(ConfigRefused, match=r"^rules\.r: quantity: unknown quantity .oxygen."):
+        _overlay(base, {"rules": {"r": {**hot, "quantity": "oxygen", "on_at": 9, "off_at": 8}}})
+
+
+class SetProbe:
+    """A pH sensor whose value the test sets."""
+
+    name = "a"
+    quantities = ("ph",)
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def read(self) -> dict[str, float]:
+        return {"ph": self.value}
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def test_rules_added_over_mqtt_run_without_restart_and_survive_one(
+    tmp_path: Path, mqtt_settings: MqttSettings
+) -> None:
+    data_dir = tmp_path / "edge"
+    config = _config(mqtt_settings, data_dir)  # no local rules at all
+    aerator = FakeRelay("aerator")
+    probe = SetProbe(9.5)
+    node = Node(mqtt_settings, "pond-01", "n1")
+    high_ph = {"quantity": "ph", "actuator": "aerator", "when": "above", "on_at": 9.0}
+    try:
+        with running(Agent(config, drivers=[probe], actuators=[aerator])) as agent:
+            eventually(lambda: node.status().get("state") == "online", message="status")
+            assert aerator.history == []
+
+            # Invalid (no hysteresis band): refused with the reason, nothing switches.
+            node.publish(
+                "config",
+                {"v": 1, "version": 1, "rules": {"high-ph": {**high_ph, "off_at": 9.5}}},
+                retain=True,
+            )
+            status = eventually(lambda: node.status_where("config_error"))
+            assert status["config_error"]["version"] == 1
+            assert "hysteresis band" in status["config_error"]["reason"]
+            assert status["config_source"] == "local"
+
+            node.publish(
+                "config",
+                {"v": 1, "version": 2, "rules": {"high-ph": {**high_ph, "off_at": 8.5}}},
+                retain=True,
+            )
+            status = eventually(lambda: node.status_where("config_version", 2), message="ack")
+            assert status["config_error"] is None
+            eventually(lambda: aerator.state, message="the added rule switches the relay on")
+            eventually(lambda: node.status()["actuators"]["aerator"]["rules_on"] == ["high-ph"])
+            assert [r.name for r in agent.config.rules] == ["high-ph"]
+
+            # Each document is complete: one without the rule returns to the local rules (none).
+            node.publish("config", {"v": 1, "version": 3}, retain=True)
+            eventually(lambda: node.status_where("config_version", 3), message="ack")
+            assert agent.config.rules == []
+            eventually(lambda: node.status()["actuators"]["aerator"]["rules_on"] == [])
+            node.publish(
+                "config",
+                {"v": 1, "version": 4, "rules": {"high-ph": {**high_ph, "off_at": 8.5}}},
+                retain=True,
+            )
+            eventually(lambda: node.status_where("config_version", 4), message="ack")
+    finally:
+        node.close()  # deletes the retained config, after the agent stopped
+
+    # Restarted with no broker: the persisted remote rule still protects the pond.
+    offline = config.model_copy(
+        update={"mqtt": MqttSettings(url=f"mqtt://127.0.0.1:{free_port()}")}
+    )
+    again = FakeRelay("aerator")
+    with running(Agent(offline, drivers=[SetProbe(9.6)], actuators=[again])) as agent:
+        eventually(lambda: again.state, message="the stored rule fires offline")
+        assert agent.status()["config_version"] == 4

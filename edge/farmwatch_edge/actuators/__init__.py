@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from farmwatch_edge.config import ActuatorConfig, FakeActuator, GpioActuator
+from farmwatch_edge.config import ActuatorConfig, FakeActuator, GpioActuator, GpiodActuator
 
 
 class ActuatorError(Exception):
@@ -42,6 +42,10 @@ def build_actuator(config: ActuatorConfig) -> Actuator:
         from farmwatch_edge.actuators.gpio import SysfsGpioRelay
 
         return SysfsGpioRelay(config)
+    if isinstance(config, GpiodActuator):
+        from farmwatch_edge.actuators.gpiod import GpiodRelay
+
+        return GpiodRelay(config)
     if isinstance(config, FakeActuator):
         from farmwatch_edge.actuators.fake import FakeRelay
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import errno
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from farmwatch_core.contract import QUANTITIES
 from smbus2 import i2c_msg
@@ -95,39 +95,46 @@ def _hint(exc: OSError, bus: int) -> str:
     return "I/O error"
 
 
-class _I2CDriver:
-    """Lazy bus, error translation and close: what the three chips share."""
+ConfigT = TypeVar("ConfigT", bound=SHT3xSensor | BH1750Sensor | ADS1115Sensor)
+
+
+class I2cSensor(Generic[ConfigT]):
+    """Lazy bus, error translation and close: what the three chips share.
+
+    Generic in the chip's config model, so each driver sees its own fields (``channels``,
+    ``data_rate``...) fully typed without re-declaring the constructor to narrow it.
+    """
 
     def __init__(
         self,
-        config: SHT3xSensor | BH1750Sensor | ADS1115Sensor,
+        config: ConfigT,
         *,
         bus_factory: BusFactory = open_smbus,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._config = config
+        self.config: ConfigT = config
         self._bus_factory = bus_factory
         self._sleep = sleep
         self._bus: I2CBus | None = None
 
     @property
     def name(self) -> str:
-        return self._config.name
+        return self.config.name
 
     @property
     def where(self) -> str:
-        return f"{self._config.driver} at 0x{self._config.address:02x} on i2c-{self._config.bus}"
+        return f"{self.config.driver} at 0x{self.config.address:02x} on i2c-{self.config.bus}"
 
     def read(self) -> dict[str, float]:
         from farmwatch_edge.drivers import DriverError
 
         try:
             if self._bus is None:
-                self._bus = self._bus_factory(self._config.bus)
+                self._bus = self._bus_factory(self.config.bus)
             return self._measure(self._bus)
         except OSError as exc:
             self.close()  # reopen next time: the adapter or the sensor may have been replugged
-            raise DriverError(f"{self.where}: {_hint(exc, self._config.bus)}: {exc}") from exc
+            raise DriverError(f"{self.where}: {_hint(exc, self.config.bus)}: {exc}") from exc
 
     def _measure(self, bus: I2CBus) -> dict[str, float]:
         raise NotImplementedError  # pragma: no cover
@@ -138,7 +145,7 @@ class _I2CDriver:
             bus.close()
 
 
-class SHT3xDriver(_I2CDriver):
+class SHT3xDriver(I2cSensor[SHT3xSensor]):
     """Air temperature (°C) and relative humidity (%RH) from a Sensirion SHT3x."""
 
     # Single shot, high repeatability, clock stretching disabled (datasheet 4.3, Table 9):
@@ -147,15 +154,6 @@ class SHT3xDriver(_I2CDriver):
     # Maximum measurement duration at high repeatability (datasheet 2.2, Table 4: 15 ms).
     MEASUREMENT_S = 0.016
 
-    def __init__(
-        self,
-        config: SHT3xSensor,
-        *,
-        bus_factory: BusFactory = open_smbus,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        super().__init__(config, bus_factory=bus_factory, sleep=sleep)
-
     @property
     def quantities(self) -> tuple[str, ...]:
         return ("air_temperature", "relative_humidity")
@@ -163,7 +161,7 @@ class SHT3xDriver(_I2CDriver):
     def _measure(self, bus: I2CBus) -> dict[str, float]:
         from farmwatch_edge.drivers import DriverError
 
-        address = self._config.address
+        address = self.config.address
         command, argument = self.COMMAND
         bus.write_i2c_block_data(address, command, [argument])
         self._sleep(self.MEASUREMENT_S)
@@ -191,7 +189,7 @@ class SHT3xDriver(_I2CDriver):
         }
 
 
-class BH1750Driver(_I2CDriver):
+class BH1750Driver(I2cSensor[BH1750Sensor]):
     """Illuminance (lx) from a ROHM BH1750FVI."""
 
     # "One Time H-Resolution Mode" (datasheet p. 5, instruction set): 1 lx resolution, and the
@@ -200,21 +198,12 @@ class BH1750Driver(_I2CDriver):
     # Maximum H-resolution measurement time (datasheet p. 2: typ. 120 ms, max 180 ms).
     MEASUREMENT_S = 0.18
 
-    def __init__(
-        self,
-        config: BH1750Sensor,
-        *,
-        bus_factory: BusFactory = open_smbus,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        super().__init__(config, bus_factory=bus_factory, sleep=sleep)
-
     @property
     def quantities(self) -> tuple[str, ...]:
         return ("illuminance",)
 
     def _measure(self, bus: I2CBus) -> dict[str, float]:
-        address = self._config.address
+        address = self.config.address
         bus.write_byte(address, self.COMMAND)
         self._sleep(self.MEASUREMENT_S)
         msg = i2c_msg.read(address, 2)
@@ -243,7 +232,7 @@ def ads1115_config_word(channel: Ads1115Channel, data_rate: int) -> int:
     )
 
 
-class ADS1115Driver(_I2CDriver):
+class ADS1115Driver(I2cSensor[ADS1115Sensor]):
     """Analogue probe boards (pH, DO, ...) through a TI ADS1115, one conversion per channel."""
 
     CONVERSION_REGISTER = 0x00
@@ -251,16 +240,6 @@ class ADS1115Driver(_I2CDriver):
     # Times 1/data_rate before polling the OS bit: the internal oscillator may run 10 % slow
     # (datasheet 7.5, "Data rate variation"), plus the I2C transfer itself.
     POLLS = 5
-
-    def __init__(
-        self,
-        config: ADS1115Sensor,
-        *,
-        bus_factory: BusFactory = open_smbus,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        super().__init__(config, bus_factory=bus_factory, sleep=sleep)
-        self.config = config
 
     @property
     def quantities(self) -> tuple[str, ...]:
