@@ -4,7 +4,7 @@ The evaluation of analytics needs weeks of data from many nodes *and* the truth 
 was injected, reproducibly. :func:`generate_dataset` steps every node of a
 :class:`~farmwatch_simulators.scenarios.Scenario` through simulated time (no clock, no
 broker) and yields ``(farm_id, node_id, Record)`` in time order; :func:`write_dataset` writes
-them as a long CSV (one row per reading) next to a labels CSV.
+them as a long CSV (one row per reading) next to a labels CSV, or the same as Parquet.
 
 Per node, per scheduled instant::
 
@@ -37,8 +37,11 @@ from farmwatch_simulators.faults import LABEL_FIELDS, FaultLayer, Label, affecte
 from farmwatch_simulators.models import MODEL_CLASSES, PROFILE_BY_MODEL_TYPE, NodeModel, build_model
 from farmwatch_simulators.runner import sequence_key
 from farmwatch_simulators.scenarios import Scenario
+from farmwatch_simulators.timing import NodeClock, stamp_labels
+from farmwatch_simulators.weather_cache import WeatherCache
 
 TELEMETRY_FIELDS = ("ts", "farm_id", "node_id", "seq", "quantity", "value")
+DATASET_FORMATS = ("csv", "parquet")
 
 Row = tuple[str, str, Record]
 
@@ -81,6 +84,10 @@ class DatasetRun:
         self.readings = 0
         self._layers: list[FaultLayer] = []
         self._tracks: list[tuple[str, str, _EventTrack]] = []
+        # Node timing (jitter, skew, unsynced clocks; timing.py) and outages: which records an
+        # outage holds back, by (farm, node, seq) -> when the link is back (the publisher's).
+        self._clocks: dict[tuple[str, str], NodeClock] = {}
+        self.held: dict[tuple[str, str, int], datetime] = {}
         self._finished = False
         self._iterator = self._merged()
 
@@ -109,11 +116,13 @@ class DatasetRun:
             for farm_id, node_id, track in self._tracks
             for quantity, (first, last) in track.spans.items()
         )
-        return sorted(out, key=Label.sort_key)
+        return sorted(stamp_labels(out, self._clocks), key=Label.sort_key)
 
     def _merged(self) -> Iterator[Row]:
         scenario = self.scenario
-        climate = Climate(seed=scenario.seed)
+        # Every node (and every event twin) reads its weather through one memo: nodes with
+        # the same phase, and twins, share each evaluation (see weather_cache).
+        climate = WeatherCache(Climate(seed=scenario.seed))
         streams = [
             self._node_stream(climate, farm.id, node.id, scenario.intervals[farm.id])
             for farm in scenario.deployment.farms
@@ -124,7 +133,7 @@ class DatasetRun:
             yield row
 
     def _build(
-        self, climate: Climate, farm_id: str, node_id: str, interval: timedelta
+        self, climate: WeatherCache, farm_id: str, node_id: str, interval: timedelta
     ) -> NodeModel:
         farm = self.scenario.deployment.farm(farm_id)
         node = self.scenario.deployment.node(farm_id, node_id)
@@ -133,16 +142,18 @@ class DatasetRun:
         profile = (
             node.profile if node.profile in MODEL_CLASSES else PROFILE_BY_MODEL_TYPE[farm.model]
         )
-        return build_model(
+        model = build_model(
             profile,
-            climate,
+            climate.climate,
             seed=self.scenario.seed,
             name=sequence_key(farm_id, node_id),
             interval_s=interval.total_seconds(),
         )
+        model.weather_at = climate.at
+        return model
 
     def _node_stream(
-        self, climate: Climate, farm_id: str, node_id: str, interval: timedelta
+        self, climate: WeatherCache, farm_id: str, node_id: str, interval: timedelta
     ) -> Iterator[tuple[tuple[datetime, str, str], Row]]:
         scenario = self.scenario
         node = scenario.deployment.node(farm_id, node_id)
@@ -166,11 +177,21 @@ class DatasetRun:
         layer = FaultLayer(faults, seed=scenario.seed) if faults and self.with_faults else None
         if layer is not None:
             self._layers.append(layer)
+        clock = self._clocks[key] = NodeClock(
+            scenario.seed,
+            sequence_key(farm_id, node_id),
+            interval,
+            scenario.behaviour,
+            faults if self.with_faults else (),
+        )
 
+        every_sensor = sensors >= set(model.quantities)
         seq = 0
         ts = scenario.start + node_phase(scenario.seed, farm_id, node_id, interval)
         while ts < scenario.end:
-            clean = {k: v for k, v in model.read(ts).items() if k in sensors}
+            clean = model.read(ts)
+            if not every_sensor:
+                clean = {k: v for k, v in clean.items() if k in sensors}
             for track in tracks:
                 reference = track.twin.read(ts)
                 for quantity, value in clean.items():
@@ -184,7 +205,10 @@ class DatasetRun:
             if used_seq:
                 seq += 1
             if readings:
-                record = Record(ts=ts, seq=seq, synced=True, readings=readings)
+                stamp, synced = clock.stamp(ts)  # timing.py: jitter, skew, unsynced clock
+                record = Record(ts=stamp, seq=seq, synced=synced, readings=readings)
+                if layer is not None and (held := layer.held_until(ts)) is not None:
+                    self.held[(farm_id, node_id, seq)] = held
                 yield (ts, farm_id, node_id), (farm_id, node_id, record)
             ts += interval
 
@@ -228,6 +252,22 @@ def format_value(value: float) -> str:
     return repr(float(value))
 
 
+def _write_telemetry_csv(rows: Iterator[Row], path: Path) -> None:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(TELEMETRY_FIELDS)
+        for farm_id, node_id, record in rows:
+            ts = format_ts(record.ts)
+            seq = str(record.seq)
+            # repr(float(v)) is format_value, inlined: this runs once per reading.
+            writer.writerows(
+                [
+                    (ts, farm_id, node_id, seq, quantity, repr(float(value)))
+                    for quantity, value in record.readings.items()
+                ]
+            )
+
+
 def write_labels(labels: list[Label], path: Path) -> None:
     """Labels CSV: start, end (RFC 3339 UTC, inclusive), farm_id, node_id, quantity, kind..."""
     with path.open("w", encoding="utf-8", newline="") as fh:
@@ -243,30 +283,32 @@ def write_dataset(
     faults: bool = True,
     events: bool = True,
     prefix: str = "",
+    format: str = "csv",
 ) -> DatasetSummary:
-    """Write ``<prefix>telemetry.csv`` and ``<prefix>labels.csv`` into ``directory``.
+    """Write ``<prefix>telemetry.<format>`` and ``<prefix>labels.<format>`` into ``directory``.
 
-    The telemetry CSV is long: one row per reading (``ts, farm_id, node_id, seq, quantity,
+    The telemetry table is long: one row per reading (``ts, farm_id, node_id, seq, quantity,
     value``), so nodes with different sensors share one file and pandas/DuckDB pivot it at
-    will. Parquet would be smaller and faster but needs pyarrow, not a dependency yet.
+    will. ``format`` is ``"csv"`` or ``"parquet"`` (typed columns, streamed in row groups; see
+    :mod:`farmwatch_simulators.parquet`); both hold exactly the same rows.
     """
+    if format not in DATASET_FORMATS:
+        raise ValueError(f"format must be one of {', '.join(DATASET_FORMATS)}, not {format!r}")
     directory.mkdir(parents=True, exist_ok=True)
-    telemetry = directory / f"{prefix}telemetry.csv"
-    labels_path = directory / f"{prefix}labels.csv"
+    telemetry = directory / f"{prefix}telemetry.{format}"
+    labels_path = directory / f"{prefix}labels.{format}"
     began = time.perf_counter()
     run = generate_dataset(scenario, faults=faults, events=events)
-    with telemetry.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(TELEMETRY_FIELDS)
-        for farm_id, node_id, record in run:
-            ts = format_ts(record.ts)
-            seq = str(record.seq)
-            writer.writerows(
-                (ts, farm_id, node_id, seq, quantity, format_value(value))
-                for quantity, value in record.readings.items()
-            )
-    labels = run.labels()
-    write_labels(labels, labels_path)
+    if format == "parquet":
+        from farmwatch_simulators import parquet  # pyarrow is loaded only when asked for
+
+        parquet.write_telemetry_parquet(run, telemetry)
+        labels = run.labels()
+        parquet.write_labels_parquet(labels, labels_path)
+    else:
+        _write_telemetry_csv(run, telemetry)
+        labels = run.labels()
+        write_labels(labels, labels_path)
     return DatasetSummary(
         telemetry=telemetry,
         labels=labels_path,

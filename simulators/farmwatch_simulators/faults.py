@@ -10,6 +10,9 @@ Two different things go wrong on a farm, and the simulator keeps them apart:
   hot night that crashes a pond's dissolved oxygen, a heat wave over a barn, a rét đậm cold
   surge. They enter the model as a :class:`~farmwatch_simulators.models.Forcing` and every
   lagged state carries them on after the window closes (DO takes hours to recover).
+* **Delivery faults** leave the readings alone: an ``outage`` delays them (the publisher holds
+  them in a real edge outbox, :mod:`farmwatch_simulators.outages`), a ``clock_unsynced`` node
+  stamps them with a wrong clock and ``synced=false`` (:mod:`farmwatch_simulators.timing`).
 
 Every fault and event that touched the data becomes a :class:`Label` with the **exact** span
 of data it affected, inclusive at both ends, as timestamps of the records:
@@ -52,6 +55,8 @@ class FaultKind(StrEnum):
     NOISE_BURST = "noise_burst"
     UNIT_ERROR = "unit_error"
     BATTERY_DEATH = "battery_death"
+    OUTAGE = "outage"  # the network is down: records wait in the edge outbox, arrive late
+    CLOCK_UNSYNCED = "clock_unsynced"  # the node's clock is wrong (no RTC, no NTP yet)
 
 
 class EventKind(StrEnum):
@@ -63,10 +68,20 @@ class EventKind(StrEnum):
     IRRIGATION_NEED = "irrigation_need"
     AMMONIA_RISE = "ammonia_rise"
     DISEASE_RISK = "disease_risk"
+    HEAT_WAVE = "heat_wave"
+    TYPHOON = "typhoon"
 
 
-#: Faults that concern the whole node (no quantity): the node sends nothing, or dies.
-NODE_WIDE_FAULTS = frozenset({FaultKind.DROPOUT, FaultKind.BATTERY_DEATH})
+#: Faults that concern the whole node (no quantity): the node sends nothing, dies, cannot
+#: reach the broker for a while, or stamps its records with a wrong clock.
+NODE_WIDE_FAULTS = frozenset(
+    {FaultKind.DROPOUT, FaultKind.BATTERY_DEATH, FaultKind.OUTAGE, FaultKind.CLOCK_UNSYNCED}
+)
+
+#: Node-wide faults that change *when* or *with which timestamp* a record arrives, never its
+#: readings: an outage delays delivery (the publisher holds the records in an edge outbox), an
+#: unsynchronised clock changes the stamp (:mod:`farmwatch_simulators.timing`).
+DELIVERY_FAULTS = frozenset({FaultKind.OUTAGE, FaultKind.CLOCK_UNSYNCED})
 
 #: A "big excursion" per quantity, in canonical units: the default spike size, four times the
 #: default noise-burst SD and ten times the default drift per day. Chosen against the models'
@@ -203,6 +218,7 @@ class SensorFault:
     unit: str | None = None  # unit_error: a key of UNIT_ERRORS
     decay: timedelta = timedelta(days=1)  # battery_death: voltage fall before going silent
     cutoff_v: float = 3.3  # battery_death: brown-out voltage reached at the end of the decay
+    offset: timedelta | None = None  # clock_unsynced: clock error (None: back to the Unix epoch)
     source: str = ""  # "faults[3]": the scenario entry, copied to the label
 
     def covers(self, ts: datetime) -> bool:
@@ -298,11 +314,25 @@ class FaultLayer:
             if fault.kind not in NODE_WIDE_FAULTS or not fault.covers(ts):
                 continue
             self._spans[index].add(ts)
+            if fault.kind in DELIVERY_FAULTS:
+                continue  # the readings are right; their delivery or stamp is not
             if fault.kind is FaultKind.DROPOUT:
                 silent = True
             elif not self._battery(index, fault, ts, clean, out):
                 silent, used_seq = True, False
         return silent, used_seq
+
+    def held_until(self, ts: datetime) -> datetime | None:
+        """When a record taken at ``ts`` reaches the broker if an outage holds it, else None.
+
+        The end of the latest outage covering ``ts``: the edge flushes its outbox when the
+        link is back, so a record taken during an outage waits for the window to close.
+        """
+        end: datetime | None = None
+        for fault in self.faults:
+            if fault.kind is FaultKind.OUTAGE and fault.covers(ts):
+                end = fault.end if end is None else max(end, fault.end)
+        return end
 
     def _battery(
         self,
@@ -450,6 +480,34 @@ EVENT_PROFILES: Mapping[EventKind, EventProfile] = MappingProxyType(
         EventKind.DISEASE_RISK: EventProfile(
             _ALL_MODELS,
             {"humidity_offset": 15.0, "rain_rate": 0.6, "solar_factor": 0.5, "ramp_h": 3.0},
+        ),
+        # A summer heat wave over the whole province: +5 °C lifts a June-July Tmax of ~33 °C to
+        # ~38 °C, "nắng nóng gay gắt" (Tmax 37-39 °C, agronomy.md §7), under the dry south-west
+        # "gió Lào" (lower humidity, no rain, faster ET). The climate makes its own heat waves
+        # (climate.py); this injects one where a scenario wants it.
+        EventKind.HEAT_WAVE: EventProfile(
+            _ALL_MODELS,
+            {
+                "temperature_offset": 5.0,
+                "humidity_offset": -10.0,
+                "rain_rate": 0.0,
+                "et_factor": 1.3,
+                "ramp_h": 12.0,
+            },
+        ),
+        # A typhoon-like storm crossing the delta: 4 mm/h for two days is ~190 mm, within the
+        # 100-300 mm a landfalling storm brings (see climate.py, TYPHOON_RAIN_MM), under thick
+        # cloud, 3 °C cooler and saturated air; the wind mixes ponds (faster re-aeration).
+        EventKind.TYPHOON: EventProfile(
+            _ALL_MODELS,
+            {
+                "rain_rate": 4.0,
+                "solar_factor": 0.2,
+                "temperature_offset": -3.0,
+                "humidity_offset": 12.0,
+                "reaeration_factor": 2.0,
+                "ramp_h": 6.0,
+            },
         ),
     }
 )

@@ -23,6 +23,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from abc import ABC, abstractmethod
@@ -224,6 +225,19 @@ def _clip(value: float, low: float, high: float) -> float:
     return max(low, min(high, value))
 
 
+_SensorRow = tuple[str, bool, float, float, float, float, int]
+
+
+@functools.cache
+def _sensor_table(cls: type[NodeModel]) -> tuple[_SensorRow, ...]:
+    """``SENSORS`` for a model class's quantities, as flat tuples (built once per class)."""
+    return tuple(
+        (name, bool(s.sd or s.relative_sd), s.sd, s.relative_sd, s.low, s.high, s.decimals)
+        for name in cls.quantities
+        for s in (SENSORS[name],)
+    )
+
+
 def _logistic(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
@@ -281,6 +295,9 @@ class NodeModel(ABC):
         if interval_s <= 0:
             raise ValueError("interval_s must be positive")
         self.climate = climate
+        #: Where the model gets its outdoor weather: ``climate.at`` unless a run shares a
+        #: :class:`~farmwatch_simulators.weather_cache.WeatherCache` between its nodes.
+        self.weather_at: Callable[[datetime], Weather] = climate.at
         self.seed = seed
         self.name = name
         self.interval_s = interval_s
@@ -299,9 +316,10 @@ class NodeModel(ABC):
 
     def read(self, ts: datetime) -> dict[str, float]:
         """Advance to ``ts`` (aware, not before the previous reading) and return readings."""
-        if ts.tzinfo is None or ts.utcoffset() is None:
-            raise ValueError(f"timestamp {ts.isoformat()} has no time zone; pass UTC")
-        ts = ts.astimezone(UTC)
+        if ts.tzinfo is not UTC:  # UTC already is the common case: skip the conversion
+            if ts.tzinfo is None or ts.utcoffset() is None:
+                raise ValueError(f"timestamp {ts.isoformat()} has no time zone; pass UTC")
+            ts = ts.astimezone(UTC)
         if self._last is not None and ts < self._last:
             raise ValueError(
                 f"time went backwards for {self.name}: {ts.isoformat()} < {self._last.isoformat()}"
@@ -316,7 +334,7 @@ class NodeModel(ABC):
         self._last = ts
         raw = self._observe(ts, weather)
         # The node's own battery and radio see the real weather, not the event's.
-        plain = self._plain_weather or self.climate.at(ts)
+        plain = self._plain_weather or self.weather_at(ts)
         raw.update(self.health.observe(plain.ts.timestamp() / 3600.0, plain))
         self._reset_accumulators()
         return self._finish(raw)
@@ -324,18 +342,19 @@ class NodeModel(ABC):
     def _advance(self, start: datetime, end: datetime, max_step: timedelta) -> Weather:
         """Integrate from ``start`` to ``end``; return the weather at ``end``."""
         span = end - start
-        steps = max(1, math.ceil(span / max_step))
-        dt = span / steps
+        # One step when the span fits (every reading of a 5-min node): no division needed.
+        steps = 1 if span <= max_step else math.ceil(span / max_step)
+        dt = span if steps == 1 else span / steps
         dt_h = dt.total_seconds() / 3600.0
         if dt_h <= 0:
-            self._plain_weather = self.climate.at(end)
+            self._plain_weather = self.weather_at(end)
             return self._forced(end, self._plain_weather)
         for i in range(1, steps):
             t = start + dt * i
-            weather = self.climate.at(t)
+            weather = self.weather_at(t)
             self._step(t, self._forced(t, weather), dt_h)
             self.health.step(dt_h, weather)
-        weather = self.climate.at(end)  # the last step ends exactly at `end`, no rounding drift
+        weather = self.weather_at(end)  # the last step ends exactly at `end`, no rounding drift
         forced = self._forced(end, weather)
         self._step(end, forced, dt_h)
         self.health.step(dt_h, weather)
@@ -351,16 +370,18 @@ class NodeModel(ABC):
         return self.process.apply(weather)
 
     def _finish(self, raw: Mapping[str, float]) -> dict[str, float]:
+        # The hottest loop of a simulation (once per reading): the sensor table is flattened
+        # per class, and the arithmetic is _clip's, inlined, in the same order.
         out: dict[str, float] = {}
-        for name in self.quantities:
+        gauss = self._noise.gauss
+        isfinite = math.isfinite
+        for name, noisy, sd0, relative_sd, low, high, decimals in _sensor_table(type(self)):
             value = raw[name]
-            if not math.isfinite(value):
+            if not isfinite(value):
                 raise ArithmeticError(f"{self.name}: {name} came out as {value}")
-            sensor = SENSORS[name]
-            if sensor.sd or sensor.relative_sd:
-                sd = sensor.sd + sensor.relative_sd * abs(value)
-                value += self._noise.gauss(0.0, sd)
-            out[name] = round(_clip(value, sensor.low, sensor.high), sensor.decimals)
+            if noisy:
+                value += gauss(0.0, sd0 + relative_sd * abs(value))
+            out[name] = round(max(low, min(high, value)), decimals)
         return out
 
     @abstractmethod
@@ -521,7 +542,7 @@ class BarnModel(NodeModel):
         return _clip((24.0 - outside_temperature) / 8.0, 0.0, 1.0)
 
     def _init_state(self, ts: datetime) -> None:
-        weather = self.climate.at(ts)
+        weather = self.weather_at(ts)
         self.inside_temperature = weather.air_temperature + self.herd.offset_open
         self.nh3 = self.herd.nh3_base
         self.co2 = self.herd.co2_base
@@ -683,7 +704,7 @@ class GreenhouseModel(NodeModel):
         return 30.0 + 0.45 * (inside - 30.0) if inside > 30.0 else inside
 
     def _init_state(self, ts: datetime) -> None:
-        self.inside_temperature = self._inside_target(self.climate.at(ts))
+        self.inside_temperature = self._inside_target(self.weather_at(ts))
         self.soil.theta = self.soil.field_capacity - 2.0
         self.co2 = 450.0
 

@@ -14,6 +14,10 @@ Two modes:
   records grouped into contract batches (≤ 2000 records and ≤ 256 KiB per message), which is
   what a node flushing its outbox after an outage sends too.
 
+Records an ``outage`` fault holds (:attr:`DatasetRun.held`) are not published when taken:
+they go to a real edge outbox per node and are flushed, as the edge agent flushes them, once
+the outage has ended in simulated time (see :mod:`farmwatch_simulators.outages`).
+
 Lossless like the runner: every message is QoS 1 and tracked until its PUBACK; paho queues and
 resends across reconnections; the backlog is bounded by *waiting* for acknowledgements (a
 backfill has no ticks to skip, and skipping would silently lose ground truth).
@@ -29,10 +33,11 @@ from __future__ import annotations
 
 import csv
 import logging
+import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,11 +48,13 @@ from farmwatch_core.contract import Channel, Record, encode_batch, encode_record
 from farmwatch_core.contract.payload import MAX_BATCH_RECORDS, MAX_MESSAGE_BYTES
 from farmwatch_core.mqtt import new_client
 from farmwatch_core.settings import MqttSettings
+from farmwatch_edge.config import OutboxConfig
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from farmwatch_simulators.dataset import TELEMETRY_FIELDS, Row, generate_dataset, write_labels
 from farmwatch_simulators.faults import Label
+from farmwatch_simulators.outages import NodeKey, OutageBuffers, OutageStats
 from farmwatch_simulators.puback import PubackTracker
 from farmwatch_simulators.scenarios import Scenario
 
@@ -159,25 +166,42 @@ class PublishReport:
     seconds: float = 0.0
     shift: timedelta = timedelta(0)
     labels: list[Label] = field(default_factory=list)
+    outages: OutageStats = field(default_factory=OutageStats)
 
     @property
     def complete(self) -> bool:
         """Every record published and acknowledged, and not stopped early."""
-        return not self.stopped and self.acknowledged_records == self.records
+        return (
+            not self.stopped
+            and self.acknowledged_records == self.records
+            and not self.outages.left_in_outbox
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Message:
+    """What one published message carries: its record count, and outbox ids if flushed."""
+
+    records: int
+    node: NodeKey | None = None
+    outbox_ids: list[int] = field(default_factory=list)
 
 
 class _PubackTracker:
     """The publisher's view of its connection and of the messages awaiting a PUBACK."""
 
-    def __init__(self) -> None:
+    def __init__(self, outages: OutageBuffers | None = None) -> None:
         self.acknowledged_records = 0
-        self.acks: PubackTracker[int] = PubackTracker(self._count)  # item: records in message
+        self.acks: PubackTracker[_Message] = PubackTracker(self._count)
         self.connected = threading.Event()
         self.connect_error: str | None = None
         self.closing = False
+        self.outages = outages
 
-    def _count(self, records: int) -> None:
-        self.acknowledged_records += records
+    def _count(self, message: _Message) -> None:
+        self.acknowledged_records += message.records
+        if message.node is not None and self.outages is not None:
+            self.outages.acknowledged(message.node, message.outbox_ids)
 
     def on_connect(
         self,
@@ -240,6 +264,8 @@ class ScenarioPublisher:
         max_batch_records: int = MAX_BATCH_RECORDS,
         max_buffered_records: int = 200_000,
         progress_every_s: float = 10.0,
+        outbox: OutboxConfig | None = None,
+        outbox_dir: Path | None = None,
     ) -> None:
         if speed is not None and not speed > 0:
             raise ValueError(f"speed must be positive (or None for a backfill), not {speed}")
@@ -258,6 +284,8 @@ class ScenarioPublisher:
         self.max_batch_records = max_batch_records
         self.max_buffered_records = max_buffered_records
         self.progress_every_s = progress_every_s
+        self.outbox = outbox if outbox is not None else OutboxConfig()
+        self.outbox_dir = outbox_dir
 
     def publish_scenario(
         self,
@@ -274,7 +302,7 @@ class ScenarioPublisher:
         """
         shift = shift_to_end_now(scenario.end) if shift_to_now else timedelta(0)
         run = generate_dataset(scenario)
-        report = self.publish(run, shift=shift, sim_start=scenario.start)
+        report = self.publish(run, shift=shift, sim_start=scenario.start, held=run.held)
         if not report.stopped:
             report.labels = shift_labels(run.labels(), shift)
             if labels_path is not None:
@@ -288,14 +316,33 @@ class ScenarioPublisher:
         *,
         shift: timedelta = timedelta(0),
         sim_start: datetime | None = None,
+        held: Mapping[tuple[str, str, int], datetime] | None = None,
     ) -> PublishReport:
         """Publish rows in time order (paced from ``sim_start``, default the first row's time).
 
+        ``held`` maps (farm, node, seq) of records an outage holds to the (unshifted) end of
+        the outage; it may fill up while ``rows`` is iterated (:attr:`DatasetRun.held`).
         Raises RuntimeError when the broker cannot be reached within ``connect_timeout_s``.
         """
-        report = PublishReport(shift=shift)
+        with tempfile.TemporaryDirectory(prefix="farmwatch-outbox-") as scratch:
+            outages = OutageBuffers(self.outbox_dir or Path(scratch), self.outbox, stop=self.stop)
+            try:
+                held = held if held is not None else {}  # filled lazily: keep the object
+                return self._publish(rows, shift, sim_start, held, outages)
+            finally:
+                outages.close()
+
+    def _publish(
+        self,
+        rows: Iterable[Row],
+        shift: timedelta,
+        sim_start: datetime | None,
+        held: Mapping[tuple[str, str, int], datetime],
+        outages: OutageBuffers,
+    ) -> PublishReport:
+        report = PublishReport(shift=shift, outages=outages.stats)
         began = time.monotonic()
-        tracker = _PubackTracker()
+        tracker = _PubackTracker(outages)
         client_id = self.client_id or f"farmwatch-replay-{uuid.uuid4().hex[:8]}"
         client, address = new_client(self.mqtt, client_id, persistent=False)
         client.enable_logger(log.getChild("paho"))
@@ -317,13 +364,14 @@ class ScenarioPublisher:
                 (farm, node, unique(farm, node, record))
                 for farm, node, record in shift_rows(rows, shift)
             )
-            sender = _Sender(self, client, tracker, report)
+            sender = _Sender(self, client, tracker, report, outages, _Holds(held, shift))
             if self.speed is None:
                 sender.backfill(stamped)
             else:
                 start = sim_start + shift if sim_start is not None else None
                 sender.paced(stamped, self.speed, start)
             report.unacknowledged_messages = tracker.acks.wait_all(self.ack_timeout_s)
+            outages.pump_acks()
             if report.unacknowledged_messages:
                 log.error(
                     "replay: %d messages unacknowledged after %g s; they may be lost",
@@ -364,8 +412,21 @@ class _UniqueTimes:
         return record
 
 
+class _Holds:
+    """Which records an outage holds, and until when (in the published, shifted time)."""
+
+    def __init__(self, held: Mapping[tuple[str, str, int], datetime], shift: timedelta) -> None:
+        self._held = held
+        self._shift = shift
+
+    def until(self, farm_id: str, node_id: str, record: Record) -> datetime | None:
+        end = self._held.get((farm_id, node_id, record.seq))
+        return None if end is None else end + self._shift
+
+
 class _Sender:
-    """The publishing loop of one run: topics cached per node, PUBACK back-pressure."""
+    """The publishing loop of one run: topics cached per node, PUBACK back-pressure, and the
+    outboxes of nodes in an outage (flushed once the simulated time has passed its end)."""
 
     def __init__(
         self,
@@ -373,11 +434,15 @@ class _Sender:
         client: paho.Client,
         tracker: _PubackTracker,
         report: PublishReport,
+        outages: OutageBuffers,
+        holds: _Holds,
     ) -> None:
         self.owner = owner
         self.client = client
         self.tracker = tracker
         self.report = report
+        self.outages = outages
+        self.holds = holds
         self._topics: dict[tuple[str, str], str] = {}
         self._next_progress = time.monotonic() + owner.progress_every_s
 
@@ -390,12 +455,15 @@ class _Sender:
             self._topics[key] = topic
         return topic
 
-    def _send(self, farm_id: str, node_id: str, payload: bytes, records: int) -> None:
+    def _send(self, farm_id: str, node_id: str, payload: bytes, message: _Message | int) -> None:
+        if isinstance(message, int):
+            message = _Message(message)
         self.tracker.acks.wait_below(self.owner.max_unacknowledged, self.owner.stop)
+        self.outages.pump_acks()
         info = self.client.publish(self._topic(farm_id, node_id), payload, qos=1)
-        self.tracker.acks.track(info, records)
+        self.tracker.acks.track(info, message)
         self.report.messages += 1
-        self.report.records += records
+        self.report.records += message.records
         now = time.monotonic()
         if now >= self._next_progress:
             self._next_progress = now + self.owner.progress_every_s
@@ -406,18 +474,55 @@ class _Sender:
                 self.tracker.acknowledged_records,
             )
 
+    def _send_held(self, farm_id: str, node_id: str, payload: bytes, ids: list[int]) -> None:
+        self._send(farm_id, node_id, payload, _Message(len(ids), (farm_id, node_id), ids))
+
+    def _flush_outbox(self, farm_id: str, node_id: str) -> None:
+        flushed = self.outages.flush(farm_id, node_id, self._send_held)
+        log.info("replay: %s/%s is back online; flushed %d records", farm_id, node_id, flushed)
+
+    def _release_due(self, now: datetime) -> None:
+        """Flush the outboxes of nodes whose outage ended before ``now`` (simulated time)."""
+        for farm_id, node_id in self.outages.due(now):
+            self._flush_outbox(farm_id, node_id)
+
+    def _hold(self, farm_id: str, node_id: str, record: Record) -> bool:
+        """Put the record in the node's outbox if an outage holds it; flush a node that is
+        back before its next record (the edge sends oldest first). True if held."""
+        until = self.holds.until(farm_id, node_id, record)
+        if until is not None:
+            self.outages.hold(farm_id, node_id, record, until)
+            return True
+        if self.outages.holding(farm_id, node_id):
+            self._flush_outbox(farm_id, node_id)
+        return False
+
+    def _release_all(self) -> None:
+        for farm_id, node_id in self.outages.waiting():
+            self._flush_outbox(farm_id, node_id)
+
     def paced(self, rows: Iterable[Row], speed: float, sim_start: datetime | None) -> None:
-        """One message per record, when ``sim_start + speed × elapsed`` reaches its time."""
+        """One message per record, when ``sim_start + speed × elapsed`` reaches its time.
+
+        A record with an unsynchronised clock is sent when its neighbours are (its own stamp
+        says nothing about when it was taken).
+        """
         real_start = time.monotonic()
+        due = real_start
         for farm_id, node_id, record in rows:
             if sim_start is None:
                 sim_start = record.ts
-            due = real_start + (record.ts - sim_start).total_seconds() / speed
+            if record.synced:
+                due = max(due, real_start + (record.ts - sim_start).total_seconds() / speed)
             delay = due - time.monotonic()
             if (delay > 0 and self.owner.stop.wait(delay)) or self.owner.stop.is_set():
                 self.report.stopped = True
                 return
-            self._send(farm_id, node_id, encode_record(record), 1)
+            if record.synced:
+                self._release_due(record.ts)
+            if not self._hold(farm_id, node_id, record):
+                self._send(farm_id, node_id, encode_record(record), 1)
+        self._release_all()
 
     def backfill(self, rows: Iterable[Row]) -> None:
         """Each node's consecutive records in batches within the contract's limits."""
@@ -430,8 +535,18 @@ class _Sender:
             if self.owner.stop.is_set():
                 self.report.stopped = True
                 return
-            size = len(encode_record(record))
             batch = buffers.setdefault((farm_id, node_id), _Batch())
+            if record.synced:
+                self._release_due(record.ts)
+            if self.holds.until(farm_id, node_id, record) is not None:
+                # The link went down: what the node had sent before is out; this one waits.
+                buffered -= self._flush(farm_id, node_id, batch)
+                self._hold(farm_id, node_id, record)
+                continue
+            if self.outages.holding(farm_id, node_id):
+                buffered -= self._flush(farm_id, node_id, batch)
+                self._flush_outbox(farm_id, node_id)
+            size = len(encode_record(record))
             if batch.records and overhead + batch.size + size > MAX_MESSAGE_BYTES:
                 buffered -= self._flush(farm_id, node_id, batch)
             batch.records.append(record)
@@ -445,6 +560,7 @@ class _Sender:
                     buffered -= self._flush(farm, node, pending)
         for (farm, node), pending in buffers.items():
             self._flush(farm, node, pending)
+        self._release_all()
 
     def _flush(self, farm_id: str, node_id: str, batch: _Batch) -> int:
         count = len(batch.records)

@@ -54,6 +54,7 @@ from farmwatch_simulators.faults import (
 )
 from farmwatch_simulators.models import MODEL_CLASSES, PROFILE_BY_MODEL_TYPE, Forcing
 from farmwatch_simulators.scenario import build_deployment
+from farmwatch_simulators.timing import PERFECT_CLOCK, NodeBehaviour
 
 #: Where the named scenarios live (next to the package in the workspace member).
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
@@ -110,6 +111,20 @@ def _time_ref(value: object) -> datetime | timedelta:
     raise ValueError(f"{value!r} is not a time; write a UTC time or +<duration>")
 
 
+def _signed(value: object) -> timedelta:
+    """A duration that may be negative: ``-6h``, ``-30d``, or a signed number of seconds."""
+    if isinstance(value, str) and value.strip().startswith("-"):
+        return -parse_duration(value.strip()[1:])
+    return parse_duration(value)
+
+
+def _non_negative(value: object) -> timedelta:
+    duration = parse_duration(value)
+    if duration < timedelta(0):
+        raise ValueError("must not be negative")
+    return duration
+
+
 def _positive(value: object) -> timedelta:
     duration = parse_duration(value)
     if duration <= timedelta(0):
@@ -118,6 +133,8 @@ def _positive(value: object) -> timedelta:
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+NonNegativeDuration = Annotated[timedelta, BeforeValidator(_non_negative)]
+SignedDuration = Annotated[timedelta, BeforeValidator(_signed)]
 PositiveDuration = Annotated[timedelta, BeforeValidator(_positive)]
 TimeRef = Annotated[datetime | timedelta, BeforeValidator(_time_ref)]
 
@@ -168,6 +185,14 @@ class FaultSpec(_Window):
     unit: str | None = None
     decay: PositiveDuration | None = None
     cutoff_v: float | None = Field(None, ge=3.0, le=4.2)
+    offset: SignedDuration | None = None
+
+
+class NodesSpec(_Strict):
+    """How every node of the scenario keeps time (see :mod:`farmwatch_simulators.timing`)."""
+
+    jitter: NonNegativeDuration = timedelta(0)
+    clock_skew: NonNegativeDuration = timedelta(0)
 
 
 class EventSpec(_Window):
@@ -200,6 +225,7 @@ class ScenarioSpec(_Strict):
     end: TimeRef | None = None
     duration: PositiveDuration | None = None
     interval: PositiveDuration = timedelta(minutes=5)
+    nodes: NodesSpec = NodesSpec()
     farms: tuple[FarmGroupSpec, ...] = Field(min_length=1)
     faults: tuple[FaultSpec, ...] = ()
     events: tuple[EventSpec, ...] = ()
@@ -229,6 +255,7 @@ class Scenario:
     intervals: Mapping[str, timedelta]  # farm_id -> node reporting interval
     faults: tuple[SensorFault, ...]
     events: tuple[ProcessEvent, ...]
+    behaviour: NodeBehaviour = PERFECT_CLOCK
 
     @property
     def node_count(self) -> int:
@@ -246,6 +273,7 @@ class Scenario:
             self.intervals,
             () if faults else self.faults,
             () if events else self.events,
+            self.behaviour,
         )
 
 
@@ -332,7 +360,7 @@ def resolve(spec: ScenarioSpec, source: str = "scenario") -> Scenario:
     faults = [
         fault
         for i, spec_fault in enumerate(spec.faults)
-        if (fault := _resolve_fault(spec_fault, f"faults[{i}]", context)) is not None
+        for fault in _resolve_fault(spec_fault, f"faults[{i}]", context)
     ]
     events = [
         event
@@ -350,6 +378,7 @@ def resolve(spec: ScenarioSpec, source: str = "scenario") -> Scenario:
         intervals,
         tuple(faults),
         tuple(events),
+        NodeBehaviour(jitter=spec.nodes.jitter, clock_skew=spec.nodes.clock_skew),
     )
 
 
@@ -474,13 +503,25 @@ def _fault_unit(fault: FaultSpec, where: str, context: _Context) -> tuple[bool, 
     return False, None
 
 
-def _resolve_fault(fault: FaultSpec, where: str, context: _Context) -> SensorFault | None:
-    problems = context.problems
+def _resolve_fault(fault: FaultSpec, where: str, context: _Context) -> list[SensorFault]:
+    """The fault on its node; an ``outage`` without ``node`` takes the whole farm offline
+    (its 4G router or gateway is down), one fault per node."""
     farm = context.deployment.farm(fault.farm)
     if farm is None:
         context.no_farm(f"{where}.farm", fault.farm)
-        return None
-    node_id = fault.node or farm.nodes[0].id
+        return []
+    if fault.kind is FaultKind.OUTAGE and fault.node is None:
+        nodes = [node.id for node in farm.nodes]
+    else:
+        nodes = [fault.node or farm.nodes[0].id]
+    resolved = [_resolve_node_fault(fault, where, context, farm, node_id) for node_id in nodes]
+    return [r for r in resolved if r is not None]
+
+
+def _resolve_node_fault(
+    fault: FaultSpec, where: str, context: _Context, farm: Farm, node_id: str
+) -> SensorFault | None:
+    problems = context.problems
     node = context.deployment.node(farm.id, node_id)
     if node is None:
         nodes = _list([n.id for n in farm.nodes])
@@ -491,6 +532,15 @@ def _resolve_fault(fault: FaultSpec, where: str, context: _Context) -> SensorFau
     unit_ok, unit = _fault_unit(fault, where, context) if ok else (False, None)
     if fault.kind is FaultKind.DRIFT and not (fault.bias or fault.rate_per_day):
         problems.add(where, "drift needs a non-zero bias or rate_per_day (units of the quantity)")
+        ok = False
+    if fault.offset is not None and (
+        fault.kind is not FaultKind.CLOCK_UNSYNCED or fault.offset >= timedelta(0)
+    ):
+        problems.add(
+            f"{where}.offset",
+            "only a clock_unsynced fault takes an offset, and it must be negative: a Pi "
+            "without a real-time clock boots behind the true time (e.g. -6h, -30d)",
+        )
         ok = False
     window = _window(fault, context, where)
     if window is None or not ok or not unit_ok:
@@ -523,6 +573,7 @@ def _resolve_fault(fault: FaultSpec, where: str, context: _Context) -> SensorFau
         unit=unit,
         decay=fault.decay or timedelta(days=1),
         cutoff_v=fault.cutoff_v or 3.3,
+        offset=fault.offset,
         source=where,
     )
 

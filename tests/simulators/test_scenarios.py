@@ -18,7 +18,14 @@ from farmwatch_simulators.scenarios import (
 from hypothesis import given
 from hypothesis import strategies as st
 
-SHIPPED = ("demo", "dawn-do-crash", "cold-spell-2026-01", "heat-wave-barn", "sensor-faults")
+SHIPPED = (
+    "demo",
+    "dawn-do-crash",
+    "cold-spell-2026-01",
+    "heat-wave-barn",
+    "sensor-faults",
+    "typhoon-2026-09",
+)
 
 BASE = """
 name: t
@@ -46,7 +53,9 @@ def test_each_shipped_scenario_loads_by_name_and_by_path(name: str) -> None:
 
 def test_sensor_faults_has_one_of_each_kind() -> None:
     scenario = load_scenario("sensor-faults")
-    assert {fault.kind for fault in scenario.faults} == set(FaultKind)
+    # An unsynchronised clock moves timestamps; it is shown in typhoon-2026-09 instead, so the
+    # time-keyed label checks of test_dataset.py can run on this one.
+    assert {fault.kind for fault in scenario.faults} == set(FaultKind) - {FaultKind.CLOCK_UNSYNCED}
 
 
 def test_relative_and_absolute_times_agree() -> None:
