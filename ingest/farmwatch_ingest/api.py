@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from farmwatch_core.contract import QUANTITIES
+from farmwatch_core.contract.derived import derived_spec
 from farmwatch_core.contract.payload import format_ts
 from farmwatch_core.registry import Deployment
 from farmwatch_core.timefmt import local_text
@@ -115,7 +116,7 @@ def create_app(  # noqa: PLR0915 - one small closure per route, kept together
                 node_id=r.node_id,
                 quantity=r.quantity,
                 value=r.value,
-                unit=QUANTITIES[r.quantity].unit if r.quantity in QUANTITIES else "",
+                unit=_unit(r.quantity),
                 ts=r.ts,
             )
             for r in rows
@@ -345,3 +346,11 @@ def _render_page(rows: list[Any], deployment: Deployment | None, lang: str, erro
         )
     parts.append("</body></html>")
     return "".join(parts)
+
+
+def _unit(name: str) -> str:
+    """The unit of a quantity, or of a derived value analytics stored beside the readings."""
+    if name in QUANTITIES:
+        return QUANTITIES[name].unit
+    spec = derived_spec(name)
+    return spec.unit if spec is not None else ""

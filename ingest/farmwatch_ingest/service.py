@@ -2,13 +2,14 @@
 
 Shape (Telegraf's mqtt_consumer, with its max_undelivered_messages idea)::
 
-    paho network thread ──on_message──▶ bounded queue ──▶ writer (this thread)
-                                                           │ validate (contract + registry)
-                                                           │ store.write(records)    ← durable
-                                                           │   or, store down: spool ← durable
-                                                           │ dead_letters.add(...)   ← durable
-                                                           └ PUBACK every message, in order
-                                                           (between batches: replay the spool)
+    network thread (subscriber.Connection.loop)           writer (this thread)
+      recv → PUBLISH list                                   │ store.write(records)    ← durable
+      validate (contract + registry) ─▶ bounded queue ─────▶│   or, store down: spool ← durable
+      node status messages                                  │ dead_letters.add(...)   ← durable
+                              ◀── PUBACKs, in order ────────┘ (between batches: replay the spool)
+
+Validation runs on the network thread so that it overlaps the writer's wait for the database
+(the two share one interpreter lock, but the writer spends much of its time in socket I/O).
 
 A QoS 1 message is acknowledged only after its readings (or its dead letter) are on disk, so a
 crash at any moment means redelivery, never loss; the stores are idempotent, so redelivery
@@ -28,7 +29,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import paho.mqtt.client as paho
 from farmwatch_core.contract import (
     Channel,
     ContractError,
@@ -38,30 +38,37 @@ from farmwatch_core.contract import (
     TopicFilter,
     node_topic,
 )
-from farmwatch_core.mqtt import new_client
 from farmwatch_core.settings import IngestSettings, MqttSettings
-from paho.mqtt.reasoncodes import ReasonCode
 
 from farmwatch_ingest.deadletter import DeadLetter, DeadLetterStore
 from farmwatch_ingest.metrics import IngestMetrics
 from farmwatch_ingest.nodes import NodeTracker
 from farmwatch_ingest.spool import Spool, SpoolChunk, SpoolError
 from farmwatch_ingest.stores.base import NodeRecord, Store, StoreRejected, StoreUnavailable
+from farmwatch_ingest.subscriber import Connection, MqttError, Publish
 from farmwatch_ingest.validation import TelemetryValidator
 
 log = logging.getLogger(__name__)
 
 _MAX_BACKOFF_S = 30.0
+_STATUS_SUFFIX = "/" + Channel.STATUS.value
+_NO_RECORDS: list[NodeRecord] = []  # shared by status messages; never mutated (no records)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Inbound:
+    """A received message, already validated (on the network thread)."""
+
     topic: str
     payload: bytes
     mid: int
     qos: int
     received_at: datetime
     generation: int
+    records: list[NodeRecord]
+    dead_letter: DeadLetter | None
+    status: NodeTopic | None = None  # a node status message, applied by the writer
+    derived: bool = False  # analytics' values: stored, but they say nothing of the node's seq
 
 
 @dataclass(slots=True)
@@ -106,76 +113,70 @@ class IngestService:
         self.stats = IngestStats()
         self.metrics = IngestMetrics()
         self.metrics.bind(self)
-        # The broker never has more than max_inflight_messages unacknowledged messages out to
-        # us, so this bound is never hit in practice; if it were, paho's thread would block,
-        # which is backpressure, not loss.
-        self._inbox: queue.Queue[Inbound] = queue.Queue(maxsize=20_000)
+        # Chunks of messages, one per network read. The broker never has more than
+        # max_inflight_messages unacknowledged messages out to us, so this bound is never hit
+        # in practice; if it were, the network thread would block: backpressure, not loss.
+        self._inbox: queue.Queue[list[Inbound]] = queue.Queue(maxsize=1000)
+        self._carry: list[Inbound] = []
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._generation = 0
         self._replay_at = 0.0
         self._replay_backoff = 0.5
 
-    # -- paho callbacks (run on paho's network thread) -------------------------------------
-
-    def _on_connect(
-        self,
-        client: paho.Client,
-        userdata: object,
-        flags: paho.ConnectFlags,
-        reason: ReasonCode,
-        properties: object,
-    ) -> None:
-        if reason.is_failure:
-            log.error(
-                "broker refused the connection: %s; check the MQTT URL and credentials", reason
-            )
-            return
-        self._generation += 1
+    def _topics(self) -> list[str]:
         telemetry = TopicFilter(Channel.TELEMETRY, prefix=self.mqtt.topic_prefix)
+        derived = TopicFilter(Channel.ANALYTICS, prefix=self.mqtt.topic_prefix)
         group = self.settings.shared_group
-        # Telemetry is shared between workers; every worker follows every node's status.
-        topics = [
+        # Telemetry (and analytics' derived values) are shared between workers; every worker
+        # follows every node's status.
+        return [
             telemetry.shared(group) if group else str(telemetry),
+            derived.shared(group) if group else str(derived),
             str(TopicFilter(Channel.STATUS, prefix=self.mqtt.topic_prefix)),
         ]
-        client.subscribe([(topic, 1) for topic in topics])
-        self.stats.connected = True
-        self._ready.set()
-        log.info(
-            "ingest connected to %s as %s (session present: %s), subscribed to %s",
-            self.mqtt.url,
-            self.settings.client_id,
-            flags.session_present,
-            ", ".join(topics),
-        )
 
-    def _on_disconnect(
-        self,
-        client: paho.Client,
-        userdata: object,
-        flags: paho.DisconnectFlags,
-        reason: ReasonCode,
-        properties: object,
-    ) -> None:
-        self.stats.connected = False
-        if not self._stop.is_set():
-            log.warning(
-                "lost the broker (%s); reconnecting, unacknowledged messages will be redelivered",
-                reason,
-            )
+    # -- the network thread ----------------------------------------------------------------
 
-    def _on_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
-        self._inbox.put(
-            Inbound(
-                msg.topic,
-                bytes(msg.payload),
-                msg.mid,
-                msg.qos,
-                datetime.now(UTC),
-                self._generation,
-            )
-        )
+    def _receive(self, connection: Connection, generation: int, lost: threading.Event) -> None:
+        """Run the connection's loop, validating what arrives; signal ``lost`` when it ends."""
+
+        def deliver(publishes: list[Publish]) -> None:
+            received_at = datetime.now(UTC)
+            check = self.validator.check
+            chunk = []
+            for p in publishes:
+                status = self._status_topic(p.topic)
+                if status is not None:
+                    chunk.append(
+                        Inbound(
+                            p.topic, p.payload, p.mid, p.qos, received_at, generation,
+                            _NO_RECORDS, None, status,
+                        )
+                    )  # fmt: skip
+                    continue
+                checked = check(p.topic, p.payload, received_at)
+                chunk.append(
+                    Inbound(
+                        p.topic, p.payload, p.mid, p.qos, received_at, generation,
+                        checked.records, checked.dead_letter, None, checked.derived,
+                    )
+                )  # fmt: skip
+            self._inbox.put(chunk)
+
+        try:
+            connection.loop(deliver, lost)
+        except MqttError as exc:
+            if not self._stop.is_set():
+                log.warning(
+                    "lost the broker (%s); reconnecting, unacknowledged messages will be "
+                    "redelivered",
+                    exc,
+                )
+        except Exception:
+            log.exception("unexpected error on the MQTT thread; reconnecting (please report this)")
+        finally:
+            lost.set()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -189,21 +190,42 @@ class IngestService:
     def run(self) -> None:
         """Connect and process messages until :meth:`stop`; blocks.
 
-        An unexpected error (a bug) must not kill the writer while paho keeps receiving: the
-        connection is dropped instead, so the broker redelivers everything unacknowledged to
-        the next one, and the error is logged with its traceback.
+        An unexpected error (a bug) must not kill the writer while the network thread keeps
+        receiving: the connection is dropped instead, so the broker redelivers everything
+        unacknowledged to the next one, and the error is logged with its traceback.
         """
+        backoff = 0.5
         while not self._stop.is_set():
-            client, address = new_client(
-                self.mqtt, self.settings.client_id, persistent=True, manual_ack=True
-            )
-            client.on_connect = self._on_connect
-            client.on_disconnect = self._on_disconnect
-            client.on_message = self._on_message
-            client.connect_async(address.host, address.port, keepalive=self.mqtt.keepalive_s)
-            client.loop_start()
+            connection = Connection(self.mqtt, self.settings.client_id)
+            topics = self._topics()
             try:
-                self._serve(client)
+                connection.connect(topics)
+            except MqttError as exc:
+                log.warning("%s; retrying in %.1f s", exc, backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, _MAX_BACKOFF_S)
+                continue
+            backoff = 0.5
+            self._generation += 1
+            self.stats.connected = True
+            log.info(
+                "ingest connected to %s as %s (session present: %s), subscribed to %s",
+                self.mqtt.url,
+                self.settings.client_id,
+                connection.session_present,
+                ", ".join(topics),
+            )
+            self._ready.set()
+            lost = threading.Event()
+            reader = threading.Thread(
+                target=self._receive,
+                args=(connection, self._generation, lost),
+                name="mqtt",
+                daemon=True,
+            )
+            reader.start()
+            try:
+                self._serve(connection, lost)
             except Exception:
                 log.exception(
                     "unexpected error in ingest; reconnecting so that the broker redelivers "
@@ -211,21 +233,25 @@ class IngestService:
                 )
                 self._stop.wait(1.0)
             finally:
-                client.disconnect()
-                client.loop_stop()
+                lost.set()
+                while reader.is_alive():  # it may wait to put a chunk into a full inbox
+                    self._drain_inbox()
+                    reader.join(0.05)
+                connection.disconnect()
                 self.stats.connected = False
                 self._drain_inbox()
 
-    def _serve(self, client: paho.Client) -> None:
-        while not self._stop.is_set():
+    def _serve(self, connection: Connection, lost: threading.Event) -> None:
+        while not self._stop.is_set() and not lost.is_set():
             batch = self._next_batch()
             if batch:
-                self._process(client, batch)
+                self._process(connection, batch)
             if len(self.spool) and time.monotonic() >= self._replay_at:
                 self._replay()
 
     def _drain_inbox(self) -> None:
         """Forget received-but-unacknowledged messages; the broker redelivers them."""
+        self._carry = []
         while True:
             try:
                 self._inbox.get_nowait()
@@ -233,49 +259,58 @@ class IngestService:
                 return
 
     def _next_batch(self) -> list[Inbound]:
-        try:
-            first = self._inbox.get(timeout=0.2)
-        except queue.Empty:
-            return []
-        batch = [first]
+        """Up to ``batch_max_messages`` messages: whatever is waiting, and what arrives within
+        ``batch_linger_s`` of the first."""
+        limit = self.settings.batch_max_messages
+        batch = self._carry
+        self._carry = []
+        if not batch:
+            try:
+                batch = self._inbox.get(timeout=0.2)
+            except queue.Empty:
+                return []
         deadline = time.monotonic() + self.settings.batch_linger_s
-        while len(batch) < self.settings.batch_max_messages:
+        while len(batch) < limit:
             remaining = deadline - time.monotonic()
             try:
-                batch.append(
+                chunk = (
                     self._inbox.get(timeout=remaining)
                     if remaining > 0
                     else self._inbox.get_nowait()
                 )
             except queue.Empty:
                 break
+            batch = batch + chunk if batch else chunk
+        if len(batch) > limit:
+            batch, self._carry = batch[:limit], batch[limit:]
         return batch
 
     # -- the write path --------------------------------------------------------------------
 
-    def _process(self, client: paho.Client, batch: list[Inbound]) -> None:
-        letters: list[DeadLetter] = []
-        per_message: list[list[NodeRecord]] = []
+    def _process(self, connection: Connection, batch: list[Inbound]) -> None:
+        statuses = 0
         for msg in batch:
-            if self._is_status(msg):
-                per_message.append([])
-                continue
-            checked = self.validator.check(msg.topic, msg.payload, msg.received_at)
-            per_message.append(checked.records)
-            if checked.dead_letter is not None:
-                letters.append(checked.dead_letter)
+            if msg.status is not None:
+                statuses += 1
+                self.nodes.status(
+                    msg.status.farm_id, msg.status.node_id, msg.payload, msg.received_at
+                )
+        letters = [msg.dead_letter for msg in batch if msg.dead_letter is not None]
+        per_message = [msg.records for msg in batch]
         if not self._persist(batch, per_message, letters):
             return  # stopping while nothing can be written: leave unacknowledged for redelivery
         self.dead_letters.add(letters)
-        for msg in batch:
-            if msg.qos > 0 and msg.generation == self._generation:
-                # After a reconnect the broker redelivers these itself; a stale PUBACK could
-                # name a different message of the new connection.
-                client.ack(msg.mid, msg.qos)
+        # After a reconnect the broker redelivers these itself; a stale PUBACK could name a
+        # different message of the new connection (the old connection also drops them).
+        generation = self._generation
+        connection.ack([m.mid for m in batch if m.qos and m.generation == generation])
         stored = [r for msg_records in per_message for r in msg_records]
         for msg, msg_records in zip(batch, per_message, strict=True):
+            if msg.derived:
+                continue  # analytics repeats the node's seq: not a sign of life, not a gap
             for r in msg_records:
                 self.nodes.record(r.farm_id, r.node_id, r.record.seq, r.record.ts, msg.received_at)
+        self.stats.status_messages += statuses
         self.stats.messages += len(batch)
         self.stats.last_batch_messages = len(batch)
         self.stats.records += len(stored)
@@ -288,18 +323,16 @@ class IngestService:
         self.stats.last_write_at = now
         self.metrics.observe_batch(len(batch), [r.record.ts for r in stored], now)
 
-    def _is_status(self, msg: Inbound) -> bool:
-        """Status messages update node state in memory (they are retained by the broker, so a
-        restarted ingest gets them again); they carry no readings to store."""
-        if not msg.topic.endswith("/" + Channel.STATUS.value):
-            return False
+    def _status_topic(self, topic_text: str) -> NodeTopic | None:
+        """The node of a status message, else None. Status messages update node state in
+        memory (they are retained by the broker, so a restarted ingest gets them again); they
+        carry no readings to store."""
+        if not topic_text.endswith(_STATUS_SUFFIX):
+            return None
         try:
-            topic = NodeTopic.parse(msg.topic, self.mqtt.topic_prefix)
+            return NodeTopic.parse(topic_text, self.mqtt.topic_prefix)
         except ContractError:
-            return False  # the validator turns it into a bad_topic dead letter
-        self.nodes.status(topic.farm_id, topic.node_id, msg.payload, msg.received_at)
-        self.stats.status_messages += 1
-        return True
+            return None  # the validator turns it into a bad_topic dead letter
 
     def _persist(
         self,

@@ -18,8 +18,9 @@ from farmwatch_core.contract import (
     Reason,
     Rejection,
     TimeWindow,
-    decode_any,
+    decode_fast,
 )
+from farmwatch_core.contract.derived import decode_derived
 from farmwatch_core.registry import Deployment
 
 from farmwatch_ingest.deadletter import DeadLetter
@@ -34,6 +35,7 @@ _TOPIC_CACHE_SIZE = 100_000
 class Checked:
     records: list[NodeRecord] = field(default_factory=list)
     dead_letter: DeadLetter | None = None
+    derived: bool = False  # analytics' values of a node, not the node's own readings
 
 
 class TelemetryValidator:
@@ -73,6 +75,8 @@ class TelemetryValidator:
             node_topic = self._parse_topic(topic)
         except ContractError as exc:
             return Checked(dead_letter=DeadLetter(received_at, topic, payload, (exc.rejection,)))
+        if node_topic.channel is Channel.ANALYTICS:
+            return self._check_derived(node_topic, topic, payload, received_at)
         if node_topic.channel is not Channel.TELEMETRY:
             rejection = Rejection(Reason.BAD_TOPIC, f"{topic!r} is not a telemetry topic")
             return Checked(dead_letter=DeadLetter(received_at, topic, payload, (rejection,)))
@@ -89,7 +93,8 @@ class TelemetryValidator:
         try:
             # MQTT 3.1.1 carries no content type: v1 JSON, SenML and line protocol are told
             # apart by their first byte (see docs/contract.md, "Other payload formats").
-            decoded = decode_any(
+            # decode_fast is decode_any with a shortcut for the plain single v1 record.
+            decoded = decode_fast(
                 payload, now=received_at, window=self.window, max_bytes=self.max_bytes
             )
         except ContractError as exc:
@@ -104,6 +109,28 @@ class TelemetryValidator:
                 received_at, topic, payload, tuple(decoded.rejections), farm_id, node_id
             )
         return checked
+
+    def _check_derived(
+        self, node_topic: NodeTopic, topic: str, payload: bytes, received_at: datetime
+    ) -> Checked:
+        """Analytics' derived values for a node: stored as more fields of the node's point."""
+        farm_id, node_id = node_topic.farm_id, node_topic.node_id
+        rejection = None
+        if len(payload) > self.max_bytes:
+            detail = f"{len(payload)} bytes; the limit is {self.max_bytes}"
+            rejection = Rejection(Reason.TOO_LARGE, detail)
+        elif not self._registered(farm_id, node_id):
+            detail = f"derived values for unregistered node {node_id!r} of farm {farm_id!r}"
+            rejection = Rejection(Reason.UNKNOWN_NODE, detail)
+        else:
+            try:
+                record = decode_derived(payload)
+            except ContractError as exc:
+                rejection = exc.rejection
+        if rejection is not None:
+            letter = DeadLetter(received_at, topic, payload, (rejection,), farm_id, node_id)
+            return Checked(dead_letter=letter, derived=True)
+        return Checked(records=[NodeRecord(farm_id, node_id, record)], derived=True)
 
     def _parse_topic(self, topic: str) -> NodeTopic:
         parsed = self._topics.get(topic)

@@ -11,6 +11,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import uvicorn
 from farmwatch_core.contract import TimeWindow
@@ -36,7 +37,10 @@ def load_deployment(settings: FarmwatchSettings) -> Deployment | None:
     return load_registry(path)
 
 
-def build_ingest(settings: FarmwatchSettings, deployment: Deployment | None) -> IngestService:
+def build_ingest(
+    settings: FarmwatchSettings, deployment: Deployment | None, *, spool_path: Path | None = None
+) -> IngestService:
+    """The ingest service; ``spool_path`` overrides the spool file (one per worker process)."""
     window = TimeWindow(
         max_future=timedelta(seconds=settings.ingest.max_future_s),
         max_past=timedelta(days=settings.ingest.max_past_days),
@@ -54,7 +58,7 @@ def build_ingest(settings: FarmwatchSettings, deployment: Deployment | None) -> 
         open_store(settings),
         DeadLetterStore(settings.dead_letter_file),
         validator,
-        Spool(settings.spool_file, int(settings.ingest.spool_max_mb * 1_000_000)),
+        Spool(spool_path or settings.spool_file, int(settings.ingest.spool_max_mb * 1_000_000)),
     )
 
 

@@ -21,6 +21,7 @@ from farmwatch_ingest.stores.base import NodeRecord, Store
 from farmwatch_ingest.stores.influx import InfluxStore
 from farmwatch_ingest.stores.sqlite import SqliteStore
 from farmwatch_ingest.validation import TelemetryValidator
+from support.mosquitto import start_mosquitto
 from support.waiting import eventually
 
 from farmwatch.broker import free_port
@@ -244,3 +245,27 @@ def test_senml_and_line_protocol_arrive_like_v1(
     (letter,) = dead.recent()
     assert letter.reason == "out_of_bounds"  # ph=19 from the line-protocol message
     assert letter.rejections[0]["quantity"] == "ph"
+
+
+def test_ingest_reconnects_after_the_broker_restarts(tmp_path: Path) -> None:
+    """The broker goes away and comes back on the same port: ingest reconnects to its
+    persistent session by itself and goes on storing."""
+    broker = start_mosquitto(tmp_path / "broker")
+    mqtt = MqttSettings(url=broker.url, topic_prefix="rc", keepalive_s=5)
+    store = SqliteStore(tmp_path / "fw.db")
+    dead = DeadLetterStore(tmp_path / "dead.db")
+    try:
+        with running(mqtt, store, dead, Spool(tmp_path / "spool.db", 10**7)) as service:
+            with publisher(mqtt) as pub:
+                publish(pub, topic(mqtt), encode_record(rec(1)))
+            eventually(lambda: service.stats.records == 1)
+            broker.stop()
+            eventually(lambda: not service.stats.connected, timeout=10)
+            broker.start()
+            eventually(lambda: service.stats.connected, timeout=15)
+            with publisher(mqtt) as pub:
+                publish(pub, topic(mqtt), encode_record(rec(2)))
+            eventually(lambda: service.stats.records == 2)
+        assert stored_seqs(store) == [1, 2]
+    finally:
+        broker.stop()

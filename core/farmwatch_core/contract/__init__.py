@@ -14,6 +14,7 @@ back as :class:`Rejection` values next to the readings that were fine, so one ba
 costs the good readings of the same record.
 """
 
+from farmwatch_core.contract.fast import decode_fast
 from farmwatch_core.contract.formats import PayloadFormat, decode_any, sniff_format
 from farmwatch_core.contract.lineprotocol import decode_line_protocol
 from farmwatch_core.contract.payload import (
@@ -53,6 +54,7 @@ __all__ = [
     "TopicFilter",
     "alerts_topic",
     "decode_any",
+    "decode_fast",
     "decode_line_protocol",
     "decode_senml",
     "decode_telemetry",

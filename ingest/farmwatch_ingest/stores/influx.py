@@ -126,14 +126,19 @@ def quote_ident(text: str) -> str:
 _INFLUX_AGGREGATES = {"mean": "mean", "min": "min", "max": "max"}
 
 
+@functools.lru_cache(maxsize=65_536)
+def _series(farm_id: str, node_id: str) -> str:
+    """The measurement and tags of a node's points, with the separating space."""
+    return f"{MEASUREMENT},{_FARM_TAG}={escape_tag(farm_id)},{_NODE_TAG}={escape_tag(node_id)} "
+
+
 def _line(nr: NodeRecord) -> str:
     rec = nr.record
-    fields = [f"{_escaped(q)}={float(v)!r}" for q, v in rec.readings.items()]
-    fields.append(f"{_SEQ_FIELD}={rec.seq}i")
-    fields.append(f"{_SYNCED_FIELD}={'true' if rec.synced else 'false'}")
+    fields = ",".join([f"{_escaped(q)}={float(v)!r}" for q, v in rec.readings.items()])
+    synced = "true" if rec.synced else "false"
     return (
-        f"{MEASUREMENT},{_FARM_TAG}={_escaped(nr.farm_id)},{_NODE_TAG}={_escaped(nr.node_id)}"
-        f" {','.join(fields)} {to_ms(rec.ts, 'timestamp')}"
+        f"{_series(nr.farm_id, nr.node_id)}{fields},{_SEQ_FIELD}={rec.seq}i,"
+        f"{_SYNCED_FIELD}={synced} {to_ms(rec.ts, 'timestamp')}"
     )
 
 
