@@ -9,8 +9,9 @@ Data, not code, so an extension officer can read and change it without a release
 
     >>> pond = load_profile("aquaculture_pond")
     >>> [limit.below for limit in pond.limits["dissolved_oxygen"]]
-    [4.0, 3.0]
-    >>> catfish = pond.with_overrides({"parameters": {"species": "striped_catfish"},
+    [4.0, 2.3]
+    >>> catfish = pond.with_overrides({
+    ...     "parameters": {"species": "striped_catfish", "do_species_minimum_mg_l": 2.0},
     ...     "limits": {"dissolved_oxygen": [{"severity": "warning", "below": 2.0,
     ...                                      "source": "TCVN 13952:2024 striped catfish"}]}})
     >>> catfish.parameters["species"], catfish.limits["dissolved_oxygen"][0].below
@@ -22,12 +23,13 @@ Data, not code, so an extension officer can read and change it without a release
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import StrEnum
 from importlib import resources
 from typing import Annotated, Any, Self
 
 import yaml
 from farmwatch_core.contract import QUANTITIES
+from farmwatch_core.contract.candidates import Severity
+from farmwatch_core.contract.derived import DERIVED
 from farmwatch_core.registry import ModelType
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -43,30 +45,8 @@ __all__ = [
     "profile_names",
 ]
 
-#: Indicators a profile may list or limit, with their unit (see ``indicators/``).
-INDICATORS: Mapping[str, str] = {
-    "do_percent_saturation": "%",
-    "do_dawn_forecast": "mg/L",
-    "unionised_ammonia": "mg/L",
-    "ph_daily_swing": "pH",
-    "thi_pig": "THI °C scale",
-    "thi_poultry": "THI °C scale",
-    "thi_cattle": "THI",
-    "thi_band": "band",
-    "water_use_drop": "fraction",
-    "vpd": "kPa",
-    "gdd": "°C·day",
-    "et0_hargreaves": "mm/day",
-    "et0_penman_monteith": "mm/day",
-    "soil_water_depletion": "mm",
-    "days_until_irrigation": "day",
-    "leaf_wetness_hours": "h",
-    "rice_blast_risk": "0-1",
-    "downy_blight_risk": "0-1",
-    "cold_band": "band",
-    "heat_band": "band",
-    "air_temperature_daily_mean": "°C",
-}
+#: Indicators a profile may list or limit, with their unit: the contract's derived values.
+INDICATORS: Mapping[str, str] = {name: spec.unit for name, spec in DERIVED.items()}
 
 #: Detector names a profile may enable (the analytics service maps them to classes).
 DETECTORS = frozenset(
@@ -86,12 +66,6 @@ DETECTORS = frozenset(
 
 class ProfileError(ValueError):
     """A profile file or override is invalid; the message says where."""
-
-
-class Severity(StrEnum):
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
 
 
 class _Strict(BaseModel):
@@ -127,7 +101,11 @@ class Title(_Strict):
 
 
 class ModelProfile(_Strict):
-    """One model type's sensors, indicators, limits and detectors."""
+    """One model type's sensors, indicators, limits and detectors.
+
+    ``shared_quantities`` are measured by every node of a farm in the same medium (one pond's
+    water, one barn's air), so the nodes can check each other for drift.
+    """
 
     name: str
     model: ModelType
@@ -135,6 +113,7 @@ class ModelProfile(_Strict):
     node_profiles: tuple[str, ...]
     sensors: tuple[str, ...]
     optional_sensors: tuple[str, ...] = ()
+    shared_quantities: tuple[str, ...] = ()
     indicators: tuple[str, ...] = ()
     detectors: tuple[str, ...] = ()
     parameters: dict[str, Any] = Field(default_factory=dict)
@@ -144,6 +123,11 @@ class ModelProfile(_Strict):
     def _known_names(self) -> Self:
         sensors = (*self.sensors, *self.optional_sensors)
         problems = [f"unknown quantity {n!r}" for n in sensors if n not in QUANTITIES]
+        problems.extend(
+            f"shared quantity {n!r} is not one of the profile's sensors"
+            for n in self.shared_quantities
+            if n not in sensors
+        )
         problems.extend(f"unknown indicator {n!r}" for n in self.indicators if n not in INDICATORS)
         problems.extend(f"unknown detector {n!r}" for n in self.detectors if n not in DETECTORS)
         problems.extend(
@@ -158,7 +142,7 @@ class ModelProfile(_Strict):
     def limit_for(self, subject: str, value: float) -> Limit | None:
         """The most severe limit ``value`` breaches for a quantity or indicator, if any.
 
-        >>> load_profile("aquaculture_pond").limit_for("dissolved_oxygen", 2.5).severity.value
+        >>> load_profile("aquaculture_pond").limit_for("dissolved_oxygen", 2.1).severity.value
         'critical'
         """
         order = list(Severity)

@@ -1,7 +1,8 @@
 """``farmwatch up``: the whole pipeline in one command, on embedded defaults.
 
 Broker (managed mosquitto, else in-process amqtt) → ingest → SQLite (or InfluxDB) → HTTP API and
-page, fed by simulated farms. Every piece is the production code path; only the farms are fake.
+page, fed by simulated farms, with analytics (fault detection, indicators, alert candidates) on
+the same telemetry. Every piece is the production code path; only the farms are fake.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from farmwatch_analytics.service import AnalyticsService
 from farmwatch_core.registry import Deployment, load_registry
 from farmwatch_core.settings import FarmwatchSettings
 from farmwatch_edge.sequence import SequenceStore
@@ -69,6 +71,7 @@ class Pipeline:
         self.broker: Broker | None = None
         self.api: ApiServer | None = None
         self.simulator: SimulatorRunner | None = None
+        self.analytics: AnalyticsService | None = None
         self._threads: list[threading.Thread] = []
         self._stop_sim = threading.Event()
 
@@ -85,6 +88,13 @@ class Pipeline:
                 f"ingest could not connect to the MQTT broker at {self.settings.mqtt.url}; "
                 "check that it is running and the URL is right"
             )
+        self.analytics = AnalyticsService(
+            self.settings.mqtt,
+            deployment,
+            data_dir / "analytics-state.pickle",
+            client_id=f"{self.settings.ingest.client_id}-analytics",
+        )
+        self.analytics.start()
         self.api = self._start_api(deployment)
         if self.options.simulate:
             self.simulator = SimulatorRunner(
@@ -190,9 +200,16 @@ class Pipeline:
         stats = self.ingest.stats
         sim = f"published {self.simulator.acknowledged}, " if self.simulator is not None else ""
         state = f", broker {'up' if stats.connected else 'DOWN'}" if broker else ""
+        analytics = ""
+        if self.analytics is not None:
+            counts = self.analytics.counts
+            analytics = (
+                f", analysed {counts['records']} (alerts raised {counts['candidates_firing']}, "
+                f"cleared {counts['candidates_resolved']})"
+            )
         return (
             f"{sim}stored {stats.records} records ({stats.readings} readings), "
-            f"dead letters {stats.dead_letters}{state}"
+            f"dead letters {stats.dead_letters}{analytics}{state}"
         )
 
     def run_until(self, stop: threading.Event, progress_every_s: float = 10.0) -> None:
@@ -208,6 +225,8 @@ class Pipeline:
             for thread in self._threads:
                 if thread.name == "simulator":
                     thread.join(15)
+        if self.analytics is not None:
+            self.analytics.stop()
         if hasattr(self, "ingest"):
             self.ingest.stop()
         for thread in self._threads:

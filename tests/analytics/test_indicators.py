@@ -156,7 +156,7 @@ def test_toxic_ammonia_share_rises_with_ph_and_temperature(
 @given(t1=st.floats(min_value=0.0, max_value=40.0), t2=st.floats(min_value=0.0, max_value=40.0))
 def test_warm_water_holds_less_oxygen(t1: float, t2: float) -> None:
     cold, warm = sorted((t1, t2))
-    assert do_saturation(warm) <= do_saturation(cold)
+    assert do_saturation(warm) <= do_saturation(cold) + 1e-9  # float rounding at equal t
     assert 6.0 < do_saturation(warm) < 14.7
     assert math.isclose(do_percent_saturation(do_saturation(warm), warm), 100.0)
 

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from farmwatch_core.contract import QUANTITIES, Reason
+from farmwatch_core.contract.derived import DERIVED
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "contract.md").read_text(encoding="utf-8")
 
@@ -34,3 +35,13 @@ def test_every_quantity_is_documented_with_its_unit_and_bounds() -> None:
 def test_every_reason_is_documented() -> None:
     rows = _table_rows("reason")
     assert {r.value for r in Reason} <= set(rows)
+
+
+def test_every_derived_value_is_documented_with_its_unit_and_bounds() -> None:
+    rows = _table_rows("name")
+    for name, spec in DERIVED.items():
+        if name.startswith("anomaly_"):
+            continue  # one row documents the anomaly_{quantity} family
+        assert name in rows, f"{name} missing from docs/contract.md"
+        assert rows[name][1] == f"`{spec.unit}`"
+        assert rows[name][2] == f"{spec.low:g} … {spec.high:g}"

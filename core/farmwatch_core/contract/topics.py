@@ -7,6 +7,8 @@ enters, not three services later::
     [{prefix}/]farms/{farm_id}/nodes/{node_id}/status         node -> server, retained, last will
     [{prefix}/]farms/{farm_id}/nodes/{node_id}/config         server -> node, retained
     [{prefix}/]farms/{farm_id}/nodes/{node_id}/cmd/{actuator} server -> node
+    [{prefix}/]farms/{farm_id}/nodes/{node_id}/analytics      analytics -> ingest, QoS 1
+    [{prefix}/]farms/{farm_id}/candidates                     analytics -> alerting, QoS 1
     [{prefix}/]farms/{farm_id}/alerts                         server -> apps
 
 The optional prefix lets several deployments (or test runs) share one broker.
@@ -77,6 +79,7 @@ class Channel(StrEnum):
     STATUS = "status"
     CONFIG = "config"
     CMD = "cmd"
+    ANALYTICS = "analytics"  # derived values of the node (indicators, anomaly scores)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +158,17 @@ def alerts_topic(farm_id: str, prefix: str = "") -> str:
     prefix = validate_prefix(prefix)
     head = f"{prefix}/" if prefix else ""
     return f"{head}farms/{validate_id('farm', farm_id)}/alerts"
+
+
+def candidates_topic(farm_id: str, prefix: str = "") -> str:
+    """Topic where analytics publishes a farm's alert candidates for the alerting stage.
+
+    >>> candidates_topic("pond-01", "test")
+    'test/farms/pond-01/candidates'
+    """
+    prefix = validate_prefix(prefix)
+    head = f"{prefix}/" if prefix else ""
+    return f"{head}farms/{validate_id('farm', farm_id)}/candidates"
 
 
 @dataclass(frozen=True, slots=True)

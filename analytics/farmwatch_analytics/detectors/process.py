@@ -1,0 +1,212 @@
+"""Process anomalies: the farm behaving unlike itself, not a probe lying.
+
+* :class:`DailyProfileDetector` learns what each hour of the day looks like for one quantity
+  of one node (a pond's DO peaks in the afternoon, a barn's THI too) and scores how far a
+  reading is from its hour's usual range. A DO of 5 mg/L is fine at 06:00 and alarming at
+  15:00; a fixed threshold cannot say that, a daily profile can.
+* :class:`IsolationForestDetector` looks at a node's quantities together (scikit-learn's
+  IsolationForest over recent history, refit on a schedule): warm and humid and no rise in
+  water use is odd for a barn even when each value alone is in range.
+
+Both follow :mod:`farmwatch_analytics.detectors.base`: neutral score while learning, bounded
+state, picklable (the analytics service persists them so a restart does not forget).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from farmwatch_analytics.detectors.base import NEUTRAL_SCORE
+
+__all__ = ["DailyProfileDetector", "IsolationForestDetector"]
+
+
+class DailyProfileDetector:
+    """How far a reading is from its hour of the day's usual level, in robust units.
+
+    Per hour bin (local time, ``utc_offset_h``) an exponentially weighted mean and mean
+    absolute deviation; the score rises from 0 at ``limit`` deviations to 1 far beyond. The
+    weights (``alpha`` per reading of that bin) make the profile follow the season within a
+    couple of weeks. A bin says nothing until it has seen ``warmup_days`` of readings.
+
+    >>> det = DailyProfileDetector(warmup_days=2)
+    >>> for i in range(12 * 24 * 4):  # four days, every 5 minutes, a daily swing of ±2
+    ...     t = i * 300.0
+    ...     det.learn_one(6.0 + 2.0 * math.sin(2 * math.pi * t / 86400), t)
+    >>> afternoon = 12 * 24 * 4 * 300.0 + 6 * 3600.0  # 13:00 local: the swing's top, 8.0
+    >>> det.score_one(8.0, afternoon) < 0.1, det.score_one(4.0, afternoon) > 0.9
+    (True, True)
+    """
+
+    def __init__(
+        self,
+        bins: int = 24,
+        alpha: float = 0.02,
+        limit: float = 4.0,
+        warmup_days: float = 3.0,
+        utc_offset_h: float = 7.0,
+    ) -> None:
+        self.bins = bins
+        self.alpha = alpha
+        self.limit = limit
+        self.warmup_days = warmup_days
+        self.utc_offset_h = utc_offset_h
+        self._mean: list[float | None] = [None] * bins
+        self._spread: list[float] = [0.0] * bins
+        self._count: list[int] = [0] * bins
+        self._per_day: float | None = None  # readings per bin per day, from the first day
+        self._first_t: float | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"DailyProfileDetector(bins={self.bins!r}, alpha={self.alpha!r}, "
+            f"limit={self.limit!r}, warmup_days={self.warmup_days!r}, "
+            f"utc_offset_h={self.utc_offset_h!r})"
+        )
+
+    def _bin(self, t: float) -> int:
+        return int(((t / 3600.0 + self.utc_offset_h) % 24.0) * self.bins / 24.0)
+
+    def deviation(self, x: float, t: float) -> float | None:
+        """Robust deviations of ``x`` from its hour's level, or ``None`` while learning."""
+        b = self._bin(t)
+        mean = self._mean[b]
+        if mean is None or self._first_t is None or t - self._first_t < self.warmup_days * 86400:
+            return None
+        return abs(x - mean) / max(self._spread[b] * 1.2533, 1e-9)
+
+    def score_one(self, x: float, t: float | None = None) -> float:
+        if t is None or math.isnan(x):
+            return NEUTRAL_SCORE
+        z = self.deviation(x, t)
+        if z is None or z <= self.limit:
+            return NEUTRAL_SCORE
+        return 1.0 - math.exp(-(z - self.limit) / self.limit)
+
+    def learn_one(self, x: float, t: float | None = None) -> None:
+        if t is None or math.isnan(x):
+            return
+        if self._first_t is None:
+            self._first_t = t
+        b = self._bin(t)
+        mean = self._mean[b]
+        self._count[b] += 1
+        if mean is None:
+            self._mean[b] = x
+            return
+        # A running mean for the first readings of a bin, then the EWMA: early bins settle
+        # fast without letting the first reading dominate.
+        rate = max(self.alpha, 1.0 / self._count[b])
+        deviation = abs(x - mean)
+        if self._count[b] > 2 and self._spread[b] > 0.0:
+            deviation = min(deviation, 4.0 * self._spread[b])  # one outlier can't blow it up
+        self._spread[b] += rate * (deviation - self._spread[b])
+        self._mean[b] = mean + rate * (x - mean)
+
+
+class IsolationForestDetector:
+    """A node's record as a whole, scored by an IsolationForest fitted on its recent past.
+
+    ``x`` maps quantity → value (one record). The forest is fitted on the last ``history``
+    records once ``min_fit`` have been seen, and refitted every ``refit_every`` records, so it
+    follows the season; between fits it is frozen, which is what makes scoring cheap and
+    streaming-honest (each score uses a model fitted on earlier records only). The raw
+    isolation score is turned into the share of the training records that were more normal,
+    so 0.99 means "stranger than 99 % of the last ``history`` records". Records missing a
+    quantity the model knows are scored neutral (the fault detectors handle missing data).
+
+    >>> import random
+    >>> rng = random.Random(3)
+    >>> det = IsolationForestDetector(history=500, min_fit=300, refit_every=300, seed=1)
+    >>> for _ in range(400):
+    ...     t = rng.uniform(20, 35)
+    ...     det.learn_one({"air_temperature": t, "relative_humidity": 140 - 2.5 * t})
+    >>> det.score_one({"air_temperature": 28, "relative_humidity": 70}) < 0.9
+    True
+    >>> det.score_one({"air_temperature": 34, "relative_humidity": 95}) > 0.99
+    True
+    """
+
+    multivariate = True  # x is a record (quantity → value), not one reading
+
+    def __init__(
+        self,
+        history: int = 2016,
+        min_fit: int = 576,
+        refit_every: int = 288,
+        trees: int = 64,
+        seed: int = 0,
+    ) -> None:
+        self.history = history
+        self.min_fit = min_fit
+        self.refit_every = refit_every
+        self.trees = trees
+        self.seed = seed
+        self._rows: deque[tuple[float, ...]] = deque(maxlen=history)
+        self._keys: tuple[str, ...] | None = None
+        self._model: Any = None
+        self._train_scores: np.ndarray | None = None
+        self._since_fit = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"IsolationForestDetector(history={self.history!r}, min_fit={self.min_fit!r}, "
+            f"refit_every={self.refit_every!r}, trees={self.trees!r}, seed={self.seed!r})"
+        )
+
+    def _vector(self, x: Mapping[str, float]) -> tuple[float, ...] | None:
+        if self._keys is None:
+            return None
+        try:
+            row = tuple(float(x[key]) for key in self._keys)
+        except KeyError:
+            return None
+        return None if any(math.isnan(v) for v in row) else row
+
+    def score_many(self, records: Sequence[Mapping[str, float]]) -> list[float]:
+        """Scores of several records with the current model, in one vectorised call.
+
+        Equivalent to ``score_one`` on each (the model does not change between them); the
+        analytics service uses it to score a batch of nodes' records at once.
+        """
+        if self._model is None or self._train_scores is None:
+            return [NEUTRAL_SCORE] * len(records)
+        rows = [self._vector(record) for record in records]
+        present = [i for i, row in enumerate(rows) if row is not None]
+        scores = [NEUTRAL_SCORE] * len(records)
+        if present:
+            matrix = np.asarray([rows[i] for i in present], dtype=float)
+            raw = -self._model.score_samples(matrix)  # higher = more isolated
+            ranks = np.searchsorted(self._train_scores, raw, side="left") / len(self._train_scores)
+            for i, rank in zip(present, ranks, strict=True):
+                scores[i] = float(rank)
+        return scores
+
+    def score_one(self, x: Mapping[str, float], t: float | None = None) -> float:
+        return self.score_many([x])[0]
+
+    def learn_one(self, x: Mapping[str, float], t: float | None = None) -> None:
+        if self._keys is None:
+            self._keys = tuple(sorted(x))
+        row = self._vector(x)
+        if row is None:
+            return
+        self._rows.append(row)
+        self._since_fit += 1
+        due = self._model is None or self._since_fit >= self.refit_every
+        if due and len(self._rows) >= self.min_fit:
+            self._fit()
+
+    def _fit(self) -> None:
+        from sklearn.ensemble import IsolationForest  # heavy: imported only when fitting
+
+        matrix = np.asarray(self._rows, dtype=float)
+        model = IsolationForest(n_estimators=self.trees, random_state=self.seed)
+        model.fit(matrix)
+        self._model = model
+        self._train_scores = np.sort(-model.score_samples(matrix))
+        self._since_fit = 0

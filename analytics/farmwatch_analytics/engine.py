@@ -1,0 +1,294 @@
+"""The analytics engine: records in; indicators, anomaly scores and alert candidates out.
+
+Pure logic with no I/O, so the service, the benchmarks and the tests drive the same object:
+the service feeds it records from MQTT and writes what comes out; a test feeds it a simulator
+dataset and checks what comes out against the labels.
+
+For each record of a node whose farm has a model profile, the engine
+
+1. runs the sensor-fault suite (:class:`~farmwatch_analytics.fault_suite.FaultSuite`);
+2. scores each expected quantity against its daily profile (process anomalies), learning only
+   from readings it does not flag, so an anomaly does not become normal;
+3. computes the profile's instant indicators (THI, VPD, un-ionised ammonia, DO saturation) and
+   the pond's dawn DO forecast;
+4. checks quantities and indicators against the profile's limits.
+
+Findings become *episodes*: an alert candidate is emitted when an episode starts (``firing``)
+and when nothing has confirmed it for ``resolve_after`` (``resolved``), not for every reading,
+so the alerting stage sees a change of state, not a stream. Candidates carry what a message
+needs: the farm, node, subject, value, the limit and its source, severity, and since when.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from farmwatch_core.contract.candidates import AlertCandidate, CandidateKind, Severity
+
+from farmwatch_analytics.daily import DailyIndicators
+from farmwatch_analytics.detectors.process import DailyProfileDetector
+from farmwatch_analytics.detectors.sensor_faults import ALARM
+from farmwatch_analytics.fault_suite import BURSTY_QUANTITIES, FaultSuite, Finding
+from farmwatch_analytics.indicators.humidity import vapour_pressure_deficit
+from farmwatch_analytics.indicators.thermal import THI_SCALES, ThiBand
+from farmwatch_analytics.indicators.water_quality import do_percent_saturation, unionised_ammonia
+from farmwatch_analytics.model_profiles import ModelProfile
+from farmwatch_analytics.predictions import DawnOxygenForecaster
+
+__all__ = ["AlertCandidate", "AnalyticsEngine", "CandidateKind", "DerivedPoint", "EngineOutput"]
+
+
+@dataclass(frozen=True, slots=True)
+class DerivedPoint:
+    """One computed value to store beside the readings (an indicator or an anomaly score)."""
+
+    farm: str
+    node: str
+    name: str
+    value: float
+    ts: datetime
+
+
+@dataclass(slots=True)
+class EngineOutput:
+    derived: list[DerivedPoint] = field(default_factory=list)
+    candidates: list[AlertCandidate] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Episode:
+    first: AlertCandidate
+    last_seen: datetime
+
+
+_FAULT_KIND = {"dropout": CandidateKind.OFFLINE}
+_THI_BANDS = list(ThiBand)
+ANOMALY_ALARM = 0.9  # daily-profile score above which a reading is an anomaly episode
+
+
+class AnalyticsEngine:
+    """All of a deployment's streaming analytics; feed records in time order per node.
+
+    ``profiles`` maps a farm to its (possibly overridden) model profile; farms without one
+    get the fault suite only. ``farm_nodes`` lists each farm's nodes, from the registry.
+    """
+
+    def __init__(
+        self,
+        profiles: Mapping[str, ModelProfile],
+        farm_nodes: Mapping[str, list[str]] | None = None,
+        resolve_after: timedelta = timedelta(minutes=30),
+    ) -> None:
+        self.profiles = dict(profiles)
+        self.resolve_after = resolve_after
+        shared = {farm: profile.shared_quantities for farm, profile in self.profiles.items()}
+        self.faults = FaultSuite(shared, farm_nodes)
+        self._daily: dict[tuple[str, str], DailyProfileDetector] = {}
+        self._forecasters: dict[str, DawnOxygenForecaster] = {}
+        self._days: dict[str, DailyIndicators] = {}
+        self._episodes: dict[tuple[str, str, str, str], _Episode] = {}
+
+    # -- episodes ------------------------------------------------------------------------
+
+    def _confirm(self, candidate: AlertCandidate, out: EngineOutput) -> None:
+        episode = self._episodes.get(candidate.key)
+        if episode is None:
+            self._episodes[candidate.key] = _Episode(candidate, candidate.ts)
+            out.candidates.append(candidate)
+        else:
+            episode.last_seen = max(episode.last_seen, candidate.ts)
+
+    def _expire(self, now: datetime, out: EngineOutput, node: str) -> None:
+        """Resolve ``node``'s episodes that nothing has confirmed for ``resolve_after``."""
+        for key, episode in list(self._episodes.items()):
+            if key[1] == node and now - episode.last_seen >= self.resolve_after:
+                self._expire_one(key, now, out)
+
+    # -- per record ----------------------------------------------------------------------
+
+    def process(
+        self, farm: str, node: str, ts: datetime, readings: Mapping[str, float]
+    ) -> EngineOutput:
+        """Analyse one record; return what to store and which episodes started or ended."""
+        out = EngineOutput()
+        for finding in self.faults.observe(farm, node, ts, readings):
+            self._confirm(self._fault_candidate(finding), out)
+        profile = self.profiles.get(farm)
+        if profile is not None:
+            self._anomalies(profile, farm, node, ts, readings, out)
+            values = dict(readings)
+            values.update(self._indicators(profile, farm, node, ts, readings, out))
+            daily = self._daily_of(profile, node).observe(ts, readings)
+            if daily:
+                # Yesterday's numbers, filed with the first record of the new local day.
+                out.derived.extend(DerivedPoint(farm, node, k, v, ts) for k, v in daily.items())
+                values.update(daily)
+            self._limits(profile, farm, node, ts, values, out)
+        self._expire(ts, out, node)
+        return out
+
+    def _daily_of(self, profile: ModelProfile, node: str) -> DailyIndicators:
+        daily = self._days.get(node)
+        if daily is None:
+            daily = self._days[node] = DailyIndicators(profile)
+        return daily
+
+    def tick(self, now: datetime) -> EngineOutput:
+        """The timer's work: silent nodes, and episodes nothing has confirmed lately."""
+        out = EngineOutput()
+        for finding in self.faults.silences(now):
+            self._confirm(self._fault_candidate(finding), out)
+        # A silent node's other episodes must not resolve for lack of data: only its own
+        # records (in ``process``) expire them. Here only node-wide ones expire.
+        for key, episode in list(self._episodes.items()):
+            if key[2] == "*" and now - episode.last_seen >= self.resolve_after:
+                self._expire_one(key, now, out)
+        return out
+
+    def _expire_one(self, key: tuple[str, str, str, str], now: datetime, out: EngineOutput) -> None:
+        first = self._episodes.pop(key).first
+        out.candidates.append(
+            AlertCandidate(
+                first.farm, first.node, first.subject, first.kind, first.source,
+                first.severity, "resolved", first.since, now,
+                limit=first.limit, limit_source=first.limit_source,
+            )
+        )  # fmt: skip
+
+    @staticmethod
+    def _fault_candidate(finding: Finding) -> AlertCandidate:
+        kind = _FAULT_KIND.get(finding.detector, CandidateKind.SENSOR_FAULT)
+        return AlertCandidate(
+            finding.farm,
+            finding.node,
+            finding.quantity,
+            kind,
+            finding.detector,
+            Severity.WARNING,
+            "firing",
+            finding.ts,
+            finding.ts,
+            value=finding.value,
+        )
+
+    def _anomalies(
+        self,
+        profile: ModelProfile,
+        farm: str,
+        node: str,
+        ts: datetime,
+        readings: Mapping[str, float],
+        out: EngineOutput,
+    ) -> None:
+        if "daily_profile" not in profile.detectors:
+            return
+        t = ts.timestamp()
+        for quantity in profile.sensors:
+            value = readings.get(quantity)
+            if value is None or quantity in BURSTY_QUANTITIES or math.isnan(value):
+                continue
+            detector = self._daily.setdefault((node, quantity), DailyProfileDetector())
+            score = detector.score_one(value, t)
+            if score < ALARM:
+                detector.learn_one(value, t)  # a flagged reading is not learned
+            out.derived.append(DerivedPoint(farm, node, f"anomaly_{quantity}", score, ts))
+            if score >= ANOMALY_ALARM:
+                self._confirm(
+                    AlertCandidate(
+                        farm, node, quantity, CandidateKind.ANOMALY, "daily_profile",
+                        Severity.INFO, "firing", ts, ts, value=value,
+                    ),
+                    out,
+                )  # fmt: skip
+
+    def _indicators(
+        self,
+        profile: ModelProfile,
+        farm: str,
+        node: str,
+        ts: datetime,
+        readings: Mapping[str, float],
+        out: EngineOutput,
+    ) -> dict[str, float]:
+        values: dict[str, float] = {}
+        temperature = readings.get("air_temperature")
+        humidity = readings.get("relative_humidity")
+        species = profile.parameters.get("thi_species")
+        if temperature is not None and humidity is not None:
+            if isinstance(species, str) and species in THI_SCALES:
+                scale = THI_SCALES[species]
+                thi = scale.index(temperature, humidity)
+                values[f"thi_{species}"] = thi
+                values["thi_band"] = float(_THI_BANDS.index(scale.band(thi)))
+            if "vpd" in profile.indicators:
+                values["vpd"] = vapour_pressure_deficit(temperature, humidity)
+        water = readings.get("water_temperature")
+        if water is not None:
+            tan, ph = readings.get("total_ammonia_nitrogen"), readings.get("ph")
+            if tan is not None and ph is not None:
+                values["unionised_ammonia"] = unionised_ammonia(tan, water, ph)
+            oxygen = readings.get("dissolved_oxygen")
+            if oxygen is not None:
+                values["do_percent_saturation"] = do_percent_saturation(oxygen, water)
+        oxygen = readings.get("dissolved_oxygen")
+        if oxygen is not None and "do_dawn_forecast" in profile.indicators:
+            self._forecast(profile, farm, node, ts, oxygen, values, out)
+        out.derived.extend(DerivedPoint(farm, node, name, v, ts) for name, v in values.items())
+        return values
+
+    def _forecast(
+        self,
+        profile: ModelProfile,
+        farm: str,
+        node: str,
+        ts: datetime,
+        oxygen: float,
+        values: dict[str, float],
+        out: EngineOutput,
+    ) -> None:
+        limit = float(profile.parameters.get("do_species_minimum_mg_l", 2.3))
+        forecaster = self._forecasters.setdefault(node, DawnOxygenForecaster(limit))
+        forecast = forecaster.update(ts, oxygen)
+        if forecast is None:
+            return
+        out.derived.append(DerivedPoint(farm, node, "do_dawn_forecast", forecast.minimum_mg_l, ts))
+        if forecast.warning:
+            species = profile.parameters.get("species", "fish")
+            self._confirm(
+                AlertCandidate(
+                    farm, node, "dissolved_oxygen", CandidateKind.FORECAST, "do_dawn_forecast",
+                    Severity.CRITICAL, "firing", ts, ts, value=forecast.minimum_mg_l,
+                    limit=limit, limit_source=f"minimum DO for {species}",
+                    expected_at=forecast.below_limit_at,
+                ),
+                out,
+            )  # fmt: skip
+
+    def _limits(
+        self,
+        profile: ModelProfile,
+        farm: str,
+        node: str,
+        ts: datetime,
+        values: Mapping[str, float],
+        out: EngineOutput,
+    ) -> None:
+        for subject in profile.limits:
+            value = values.get(subject)
+            if value is None:
+                continue
+            limit = profile.limit_for(subject, value)
+            if limit is None:
+                continue
+            bound = limit.below if limit.below is not None and value < limit.below else limit.above
+            self._confirm(
+                AlertCandidate(
+                    farm, node, subject, CandidateKind.LIMIT, f"limit:{limit.severity.value}",
+                    limit.severity, "firing", ts, ts, value=value, limit=bound,
+                    limit_source=limit.source,
+                ),
+                out,
+            )  # fmt: skip

@@ -1,0 +1,199 @@
+"""``farmwatch analytics`` against the real mosquitto: the dawn-crash scenario in, candidates and
+derived values out; stopped and restarted, it resumes with what it had learned."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import pytest
+from farmwatch_analytics.service import AnalyticsService
+from farmwatch_core.contract.candidates import AlertCandidate, CandidateKind, Severity
+from farmwatch_core.contract.derived import decode_derived
+from farmwatch_core.mqtt import new_client
+from farmwatch_core.settings import IngestSettings, MqttSettings
+from farmwatch_ingest.deadletter import DeadLetterStore
+from farmwatch_ingest.service import IngestService
+from farmwatch_ingest.spool import Spool
+from farmwatch_ingest.stores.sqlite import SqliteStore
+from farmwatch_ingest.validation import TelemetryValidator
+from farmwatch_simulators.replay import ScenarioPublisher
+from farmwatch_simulators.scenarios import load_scenario, parse_scenario
+from support.waiting import eventually
+
+pytestmark = pytest.mark.mosquitto
+
+
+class Listener:
+    """Collects candidates and derived-value messages as the alerting stage and ingest would."""
+
+    def __init__(self, mqtt: MqttSettings) -> None:
+        self.lock = threading.Lock()
+        self.candidates: list[AlertCandidate] = []
+        self.derived: dict[str, int] = {}
+        self.errors: list[str] = []
+        self.ready = threading.Event()
+        prefix = mqtt.topic_prefix
+        self.client, address = new_client(mqtt, f"listener-{prefix}", persistent=False)
+
+        def subscribe(client: paho.Client, *_: object) -> None:
+            client.subscribe(
+                [(f"{prefix}/farms/+/candidates", 1), (f"{prefix}/farms/+/nodes/+/analytics", 1)]
+            )
+
+        self.client.on_connect = subscribe
+        self.client.on_subscribe = lambda *_: self.ready.set()
+        self.client.on_message = self._on_message
+        self.client.connect(address.host, address.port)
+        self.client.loop_start()
+
+    def _on_message(self, _c: paho.Client, _u: object, message: paho.MQTTMessage) -> None:
+        try:
+            self._take(message)
+        except Exception as exc:  # noqa: BLE001 - a test listener must report, not die
+            self.errors.append(f"{message.topic}: {exc!r}")
+
+    def _take(self, message: paho.MQTTMessage) -> None:
+        with self.lock:
+            if message.topic.endswith("/candidates"):
+                self.candidates.append(AlertCandidate.from_json(bytes(message.payload)))
+            else:
+                node = message.topic.split("/")[-2]
+                record = decode_derived(bytes(message.payload))
+                self.derived[node] = self.derived.get(node, 0) + len(record.readings)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def test_a_published_crash_becomes_candidates_and_state_survives_a_restart(
+    mqtt_settings: MqttSettings, tmp_path: Path
+) -> None:
+    scenario = load_scenario("dawn-do-crash")
+    state = tmp_path / "analytics-state.pickle"
+    listener = Listener(mqtt_settings)
+    assert listener.ready.wait(10)
+    service = AnalyticsService(
+        mqtt_settings,
+        scenario.deployment,
+        state,
+        client_id=f"analytics-{mqtt_settings.topic_prefix}",
+        tick_s=0.5,
+    )
+    service.start()
+    try:
+        publisher = ScenarioPublisher(mqtt_settings, client_id=f"pub-{mqtt_settings.topic_prefix}")
+        report = publisher.publish_scenario(scenario)  # July 2026: within ingest's 180-day window
+        assert report.complete
+        records = report.records
+
+        def all_analysed() -> bool:
+            return service.counts["records"] == records
+
+        eventually(all_analysed, timeout=60, message=f"analytics did not see all {records} records")
+    finally:
+        service.stop()
+
+    def candidates_arrived() -> bool:
+        with listener.lock:
+            return any(c.kind is CandidateKind.FORECAST for c in listener.candidates)
+
+    eventually(
+        candidates_arrived, timeout=10, message=f"{dict(service.counts)} {listener.errors[:3]}"
+    )
+
+    def derived_arrived() -> bool:
+        with listener.lock:
+            return len(listener.derived) == 3 and min(listener.derived.values()) >= records // 3
+
+    eventually(derived_arrived, timeout=20, message=f"derived so far {listener.derived}")
+    with listener.lock:
+        candidates = list(listener.candidates)
+        derived = dict(listener.derived)
+    listener.close()
+    forecast = [c for c in candidates if c.kind is CandidateKind.FORECAST and c.state == "firing"]
+    assert [c.node for c in forecast] == ["pond-01-n1"]
+    critical = [
+        c for c in candidates
+        if c.severity is Severity.CRITICAL and c.kind is CandidateKind.LIMIT and c.state == "firing"
+    ]  # fmt: skip
+    assert {c.node for c in critical} == {"pond-01-n1"}
+    assert set(derived) == {"pond-01-n1", "pond-02-n1", "pond-03-n1"}
+    assert min(derived.values()) >= records // 3  # every record produced derived values
+
+    # The state was saved at stop; a new service starts from it, not from scratch.
+    assert state.exists()
+    again = AnalyticsService(mqtt_settings, scenario.deployment, state, tick_s=0.5)
+    assert again.engine.faults.readings == service.engine.faults.readings > 0
+    forecaster = again.engine._forecasters["pond-01-n1"]
+    assert forecaster.reaeration_per_h != 0.1
+
+
+def test_an_unreadable_state_file_starts_fresh_instead_of_crashing(
+    mqtt_settings: MqttSettings, tmp_path: Path
+) -> None:
+    state = tmp_path / "analytics-state.pickle"
+    state.write_bytes(b"not a pickle")
+    service = AnalyticsService(mqtt_settings, load_scenario("demo").deployment, state)
+    assert service.engine.faults.readings == 0
+
+
+def test_derived_values_are_stored_beside_the_readings_by_ingest(
+    mqtt_settings: MqttSettings, tmp_path: Path
+) -> None:
+    """Analytics → MQTT → ingest → SQLite: THI sits in the barn's own rows, no gaps invented."""
+    text = """
+name: barn-day
+seed: 3
+start: 2026-06-10T00:00:00Z
+duration: 6h
+interval: 10m
+farms:
+  - {model: pig_barn, nodes_per_farm: 1}
+"""
+    scenario = parse_scenario(text, "barn-day")
+    prefix = mqtt_settings.topic_prefix
+    store = SqliteStore(tmp_path / "fw.db")
+    ingest = IngestService(
+        mqtt_settings,
+        IngestSettings(client_id=f"ingest-{prefix}"),
+        store,
+        DeadLetterStore(tmp_path / "dead.db"),
+        TelemetryValidator(scenario.deployment, topic_prefix=prefix),
+        Spool(tmp_path / "spool.db", 10**7),
+    )
+    runner = threading.Thread(target=ingest.run)
+    runner.start()
+    analytics = AnalyticsService(
+        mqtt_settings, scenario.deployment, tmp_path / "state.pickle", client_id=f"an-{prefix}"
+    )
+    try:
+        assert ingest.wait_ready(10)
+        analytics.start()
+        report = ScenarioPublisher(mqtt_settings, client_id=f"pub-{prefix}").publish_scenario(
+            scenario
+        )
+        assert report.complete
+
+        def thi_stored() -> int:
+            rows = store.records("pig-01", "pig-01-n1", scenario.start, scenario.end)
+            return sum(1 for r in rows if "thi_pig" in r.readings)
+
+        eventually(lambda: thi_stored() == report.records, timeout=30)
+    finally:
+        analytics.stop()
+        ingest.stop()
+        runner.join(15)
+    rows = store.records("pig-01", "pig-01-n1", scenario.start, scenario.end)
+    assert len(rows) == report.records  # derived values joined the points, added none
+    for record in rows:
+        assert {"air_temperature", "nh3", "thi_pig", "thi_band", "anomaly_nh3"} <= set(
+            record.readings
+        )
+    state = ingest.nodes.snapshot()[0]
+    assert state.missing == set()  # the repeated seq of the derived messages is not a gap
+    assert state.records == report.records
+    assert state.duplicates == 0
+    store.close()
