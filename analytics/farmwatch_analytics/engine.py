@@ -86,7 +86,7 @@ class AnalyticsEngine:
         self.resolve_after = resolve_after
         shared = {farm: profile.shared_quantities for farm, profile in self.profiles.items()}
         self.faults = FaultSuite(shared, farm_nodes)
-        self._daily: dict[tuple[str, str], DailyProfileDetector] = {}
+        self._profile_detectors: dict[tuple[str, str], DailyProfileDetector] = {}
         self._forecasters: dict[str, DawnOxygenForecaster] = {}
         self._days: dict[str, DailyIndicators] = {}
         self._episodes: dict[tuple[str, str, str, str], _Episode] = {}
@@ -190,7 +190,7 @@ class AnalyticsEngine:
             value = readings.get(quantity)
             if value is None or quantity in BURSTY_QUANTITIES or math.isnan(value):
                 continue
-            detector = self._daily.setdefault((node, quantity), DailyProfileDetector())
+            detector = self._profile_detectors.setdefault((node, quantity), DailyProfileDetector())
             score = detector.score_one(value, t)
             if score < ALARM:
                 detector.learn_one(value, t)  # a flagged reading is not learned

@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import ClassVar
 
+from farmwatch_analytics.indicators.water_quality import do_saturation
 from farmwatch_core.registry import ModelType
 
 from farmwatch_simulators.climate import Climate, SmoothNoise, Weather, local_hour, local_time
@@ -184,20 +185,6 @@ SENSORS: Mapping[str, Sensor] = MappingProxyType(
         "rssi": Sensor(1.5, 0, -100.0, -60.0),
     }
 )
-
-
-def do_saturation(temperature_c: float) -> float:
-    """Dissolved-oxygen saturation of fresh water at 1 atm, mg/L.
-
-    Benson & Krause (1984) as given in APHA Standard Methods 4500-O.
-
-    >>> round(do_saturation(25.0), 2), round(do_saturation(30.0), 2)
-    (8.26, 7.56)
-    """
-    t = temperature_c + 273.15
-    return math.exp(
-        -139.34411 + 1.575701e5 / t - 6.642308e7 / t**2 + 1.243800e10 / t**3 - 8.621949e11 / t**4
-    )
 
 
 def reference_et(temperature_c: float, solar_w_m2: float, hours: float) -> float:

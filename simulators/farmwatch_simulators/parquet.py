@@ -26,6 +26,7 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped]
 from farmwatch_core.contract import Record
 
 from farmwatch_simulators.faults import LABEL_FIELDS, Label
+from farmwatch_simulators.replay import records_from_long_rows
 
 Row = tuple[str, str, Record]
 
@@ -220,15 +221,4 @@ def replay_parquet(path: Path) -> list[Row]:
     Rows of one (farm, node, ts) become one record, in any row order; records come back sorted
     by time, farm and node; a null ``seq`` is numbered per node in time order.
     """
-    grouped: dict[tuple[datetime, str, str], tuple[int | None, dict[str, float]]] = {}
-    for ts, farm_id, node_id, seq, quantity, value in iter_telemetry_parquet(path):
-        entry = grouped.setdefault((ts, farm_id, node_id), (seq, {}))
-        entry[1][quantity] = value
-    next_seq: dict[tuple[str, str], int] = {}
-    rows: list[Row] = []
-    for (ts, farm_id, node_id), (seq, readings) in sorted(grouped.items(), key=lambda i: i[0]):
-        node = (farm_id, node_id)
-        number = seq if seq is not None else next_seq.get(node, 1)
-        next_seq[node] = number + 1
-        rows.append((farm_id, node_id, Record(ts=ts, seq=number, synced=True, readings=readings)))
-    return rows
+    return records_from_long_rows(iter_telemetry_parquet(path))

@@ -115,12 +115,13 @@ def _parse_csv_ts(text: str, where: str) -> datetime:
 def replay_csv(path: Path) -> list[Row]:
     """Read a long telemetry CSV (``ts,farm_id,node_id,seq,quantity,value``) back into records.
 
-    Rows of one (farm, node, ts) become one record, as the node sent them. The order of rows
-    in the file does not matter (real recordings are often concatenated logs); the records come
-    back sorted by time, farm and node, as :func:`generate_dataset` yields them. A blank
-    ``seq`` (a logger that did not keep one) is numbered per node in time order.
+    The order of rows in the file does not matter (real recordings are often concatenated
+    logs); see :func:`records_from_long_rows`. A blank ``seq`` is numbered per node.
     """
-    grouped: dict[tuple[datetime, str, str], tuple[int | None, dict[str, float]]] = {}
+    return records_from_long_rows(_csv_long_rows(path))
+
+
+def _csv_long_rows(path: Path) -> Iterator[LongRow]:
     with path.open(encoding="utf-8", newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
@@ -141,8 +142,23 @@ def replay_csv(path: Path) -> list[Row]:
                 value = float(value_text)
             except ValueError as exc:
                 raise CsvReplayError(f"{where}: {exc}") from exc
-            entry = grouped.setdefault((ts, farm_id, node_id), (seq, {}))
-            entry[1][quantity] = value
+            yield ts, farm_id, node_id, seq, quantity, value
+
+
+LongRow = tuple[datetime, str, str, int | None, str, float]
+
+
+def records_from_long_rows(long_rows: Iterable[LongRow]) -> list[Row]:
+    """Records from long rows (one reading each), as CSV and Parquet datasets store them.
+
+    Rows of one (farm, node, ts) become one record, as the node sent them, in any row order;
+    the records come back sorted by time, farm and node, as :func:`generate_dataset` yields
+    them. A missing ``seq`` (a logger that did not keep one) is numbered per node in time order.
+    """
+    grouped: dict[tuple[datetime, str, str], tuple[int | None, dict[str, float]]] = {}
+    for ts, farm_id, node_id, seq, quantity, value in long_rows:
+        entry = grouped.setdefault((ts, farm_id, node_id), (seq, {}))
+        entry[1][quantity] = value
     next_seq: dict[tuple[str, str], int] = {}
     rows: list[Row] = []
     for (ts, farm_id, node_id), (seq, readings) in sorted(grouped.items(), key=lambda i: i[0]):

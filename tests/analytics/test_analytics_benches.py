@@ -6,22 +6,7 @@ configuration); what is asserted is that each bench works and reports in the agr
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-
-
-def last_json(args: list[str], timeout: float) -> dict[str, object]:
-    done = subprocess.run(
-        [sys.executable, *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
-    assert isinstance(figures, dict)
-    return figures
+from support.benches import BENCH, last_json
 
 
 def test_faults_bench_small() -> None:
