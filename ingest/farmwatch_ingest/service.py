@@ -85,6 +85,7 @@ class IngestStats:
     replayed_records: int = 0
     spool_dropped_records: int = 0
     status_messages: int = 0
+    derived_values: int = 0  # analytics' values stored beside readings (not in records/readings)
     connected: bool = False
     last_write_at: datetime | None = None
     last_batch_messages: int = 0
@@ -304,7 +305,15 @@ class IngestService:
         # different message of the new connection (the old connection also drops them).
         generation = self._generation
         connection.ack([m.mid for m in batch if m.qos and m.generation == generation])
-        stored = [r for msg_records in per_message for r in msg_records]
+        stored = [
+            r for m, recs in zip(batch, per_message, strict=True) if not m.derived for r in recs
+        ]
+        self.stats.derived_values += sum(
+            len(r.record.readings)
+            for m, recs in zip(batch, per_message, strict=True)
+            if m.derived
+            for r in recs
+        )
         for msg, msg_records in zip(batch, per_message, strict=True):
             if msg.derived:
                 continue  # analytics repeats the node's seq: not a sign of life, not a gap

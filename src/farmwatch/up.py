@@ -204,7 +204,8 @@ class Pipeline:
         if self.analytics is not None:
             counts = self.analytics.counts
             analytics = (
-                f", analysed {counts['records']} (alerts raised {counts['candidates_firing']}, "
+                f", analysed {counts['records']} ({stats.derived_values} derived values stored, "
+                f"alerts raised {counts['candidates_firing']}, "
                 f"cleared {counts['candidates_resolved']})"
             )
         return (
