@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from farmwatch_analytics.indicators.water_quality import do_saturation
 from farmwatch_core.contract import QUANTITIES
 from farmwatch_core.registry import ModelType
 from farmwatch_simulators.climate import Climate, local_hour, sun_elevation
@@ -23,7 +24,6 @@ from farmwatch_simulators.models import (
     PoultryHouseModel,
     RiceFieldModel,
     build_model,
-    do_saturation,
     quantities_for,
     reference_et,
 )
