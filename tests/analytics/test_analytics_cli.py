@@ -3,17 +3,15 @@ a published scenario, stopped with SIGTERM, restarted from its saved state."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
-import paho.mqtt.client as paho
 import pytest
 from farmwatch_core.contract.candidates import AlertCandidate, CandidateKind
-from farmwatch_core.mqtt import new_client
 from farmwatch_core.settings import MqttSettings
 from farmwatch_simulators.replay import ScenarioPublisher
 from farmwatch_simulators.scenarios import load_scenario
 from support.processes import FarmwatchProcess
+from support.recorder import Recorder
 from support.waiting import eventually
 
 pytestmark = pytest.mark.mosquitto
@@ -26,20 +24,12 @@ def test_analytics_run_raises_the_dawn_crash_and_keeps_its_state(
     registry = tmp_path / "registry.yaml"
     registry.write_text(scenario.deployment.to_yaml(), encoding="utf-8")
     prefix = mqtt_settings.topic_prefix
-    candidates: list[AlertCandidate] = []
-    lock = threading.Lock()
-    listener, address = new_client(mqtt_settings, f"cand-{prefix}", persistent=False)
-    subscribed = threading.Event()
+    recorder = Recorder(mqtt_settings, [f"{prefix}/farms/+/candidates"])
 
-    def on_message(_c: paho.Client, _u: object, message: paho.MQTTMessage) -> None:
-        with lock:
-            candidates.append(AlertCandidate.from_json(bytes(message.payload)))
+    def forecasts() -> list[str]:
+        candidates = [AlertCandidate.from_json(m.payload) for m in recorder.received()]
+        return [c.node for c in candidates if c.kind is CandidateKind.FORECAST]
 
-    listener.on_connect = lambda c, *_: c.subscribe(f"{prefix}/farms/+/candidates", qos=1)
-    listener.on_subscribe = lambda *_: subscribed.set()
-    listener.on_message = on_message
-    listener.connect(address.host, address.port)
-    listener.loop_start()
     args = [
         "analytics",
         "run",
@@ -50,37 +40,26 @@ def test_analytics_run_raises_the_dawn_crash_and_keeps_its_state(
         *("--client-id", f"an-{prefix}"[:60]),
     ]
     analytics = FarmwatchProcess(args, tmp_path / "analytics.log")
-    analytics.start()
-    try:
-        assert subscribed.wait(10)
-        eventually(lambda: "analytics subscribed" in analytics.log(), timeout=30)
-        report = ScenarioPublisher(mqtt_settings, client_id=f"pub-{prefix}").publish_scenario(
-            scenario
-        )
-        assert report.complete
+    with recorder:
+        analytics.start()
+        try:
+            eventually(lambda: "analytics subscribed" in analytics.log(), timeout=30)
+            publisher = ScenarioPublisher(mqtt_settings, client_id=f"pub-{prefix}")
+            assert publisher.publish_scenario(scenario).complete
+            eventually(forecasts, timeout=60, message="no forecast candidate from the process")
+            assert analytics.stop() == 0
+            state = tmp_path / "data" / "analytics-state.pickle"
+            assert state.exists()
+            assert "analytics stopped" in analytics.log()
 
-        def forecast() -> bool:
-            with lock:
-                return any(c.kind is CandidateKind.FORECAST for c in candidates)
-
-        eventually(forecast, timeout=60, message=analytics.log()[-2000:])
-        assert analytics.stop() == 0
-        state = tmp_path / "data" / "analytics-state.pickle"
-        assert state.exists()
-        assert "analytics stopped" in analytics.log()
-
-        again = FarmwatchProcess(args, tmp_path / "again.log")
-        again.start()
-        eventually(lambda: "restored from" in again.log(), timeout=30)
-        assert again.stop() == 0
-    finally:
-        if analytics.proc is not None and analytics.proc.poll() is None:
-            analytics.kill()
-        listener.disconnect()
-        listener.loop_stop()
-    with lock:
-        forecasts = [c.node for c in candidates if c.kind is CandidateKind.FORECAST]
-    assert set(forecasts) == {"pond-01-n1"}
+            again = FarmwatchProcess(args, tmp_path / "again.log")
+            again.start()
+            eventually(lambda: "restored from" in again.log(), timeout=30)
+            assert again.stop() == 0
+        finally:
+            if analytics.proc is not None and analytics.proc.poll() is None:
+                analytics.kill()
+        assert set(forecasts()) == {"pond-01-n1"}
 
 
 def test_analytics_run_without_a_registry_says_what_to_do(tmp_path: Path) -> None:

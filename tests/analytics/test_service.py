@@ -6,12 +6,10 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import paho.mqtt.client as paho
 import pytest
 from farmwatch_analytics.service import AnalyticsService
 from farmwatch_core.contract.candidates import AlertCandidate, CandidateKind, Severity
 from farmwatch_core.contract.derived import decode_derived
-from farmwatch_core.mqtt import new_client
 from farmwatch_core.settings import IngestSettings, MqttSettings
 from farmwatch_ingest.deadletter import DeadLetterStore
 from farmwatch_ingest.service import IngestService
@@ -20,52 +18,23 @@ from farmwatch_ingest.stores.sqlite import SqliteStore
 from farmwatch_ingest.validation import TelemetryValidator
 from farmwatch_simulators.replay import ScenarioPublisher
 from farmwatch_simulators.scenarios import load_scenario, parse_scenario
+from support.recorder import Recorder
 from support.waiting import eventually
 
 pytestmark = pytest.mark.mosquitto
 
 
-class Listener:
-    """Collects candidates and derived-value messages as the alerting stage and ingest would."""
+def candidates_of(recorder: Recorder) -> list[AlertCandidate]:
+    return [AlertCandidate.from_json(m.payload) for m in recorder.received("/candidates")]
 
-    def __init__(self, mqtt: MqttSettings) -> None:
-        self.lock = threading.Lock()
-        self.candidates: list[AlertCandidate] = []
-        self.derived: dict[str, int] = {}
-        self.errors: list[str] = []
-        self.ready = threading.Event()
-        prefix = mqtt.topic_prefix
-        self.client, address = new_client(mqtt, f"listener-{prefix}", persistent=False)
 
-        def subscribe(client: paho.Client, *_: object) -> None:
-            client.subscribe(
-                [(f"{prefix}/farms/+/candidates", 1), (f"{prefix}/farms/+/nodes/+/analytics", 1)]
-            )
-
-        self.client.on_connect = subscribe
-        self.client.on_subscribe = lambda *_: self.ready.set()
-        self.client.on_message = self._on_message
-        self.client.connect(address.host, address.port)
-        self.client.loop_start()
-
-    def _on_message(self, _c: paho.Client, _u: object, message: paho.MQTTMessage) -> None:
-        try:
-            self._take(message)
-        except Exception as exc:  # noqa: BLE001 - a test listener must report, not die
-            self.errors.append(f"{message.topic}: {exc!r}")
-
-    def _take(self, message: paho.MQTTMessage) -> None:
-        with self.lock:
-            if message.topic.endswith("/candidates"):
-                self.candidates.append(AlertCandidate.from_json(bytes(message.payload)))
-            else:
-                node = message.topic.split("/")[-2]
-                record = decode_derived(bytes(message.payload))
-                self.derived[node] = self.derived.get(node, 0) + len(record.readings)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+def derived_per_node(recorder: Recorder) -> dict[str, int]:
+    """How many derived values arrived for each node (each message decoded by the contract)."""
+    counts: dict[str, int] = {}
+    for message in recorder.received("/analytics"):
+        node = message.topic.split("/")[-2]
+        counts[node] = counts.get(node, 0) + len(decode_derived(message.payload).readings)
+    return counts
 
 
 def test_a_published_crash_becomes_candidates_and_state_survives_a_restart(
@@ -73,46 +42,37 @@ def test_a_published_crash_becomes_candidates_and_state_survives_a_restart(
 ) -> None:
     scenario = load_scenario("dawn-do-crash")
     state = tmp_path / "analytics-state.pickle"
-    listener = Listener(mqtt_settings)
-    assert listener.ready.wait(10)
-    service = AnalyticsService(
-        mqtt_settings,
-        scenario.deployment,
-        state,
-        client_id=f"analytics-{mqtt_settings.topic_prefix}",
-        tick_s=0.5,
-    )
-    service.start()
-    try:
-        publisher = ScenarioPublisher(mqtt_settings, client_id=f"pub-{mqtt_settings.topic_prefix}")
-        report = publisher.publish_scenario(scenario)  # July 2026: within ingest's 180-day window
-        assert report.complete
-        records = report.records
+    prefix = mqtt_settings.topic_prefix
+    filters = [f"{prefix}/farms/+/candidates", f"{prefix}/farms/+/nodes/+/analytics"]
+    with Recorder(mqtt_settings, filters) as listener:
+        service = AnalyticsService(
+            mqtt_settings, scenario.deployment, state, client_id=f"analytics-{prefix}", tick_s=0.5
+        )
+        service.start()
+        try:
+            publisher = ScenarioPublisher(mqtt_settings, client_id=f"pub-{prefix}")
+            report = publisher.publish_scenario(scenario)  # July 2026: in ingest's 180-day window
+            assert report.complete
+            records = report.records
 
-        def all_analysed() -> bool:
-            return service.counts["records"] == records
+            def all_analysed() -> bool:
+                return service.counts["records"] == records
 
-        eventually(all_analysed, timeout=60, message=f"analytics did not see all {records} records")
-    finally:
-        service.stop()
+            eventually(all_analysed, timeout=60, message=f"analytics saw only {service.counts}")
+        finally:
+            service.stop()
 
-    def candidates_arrived() -> bool:
-        with listener.lock:
-            return any(c.kind is CandidateKind.FORECAST for c in listener.candidates)
+        def forecast_arrived() -> bool:
+            return any(c.kind is CandidateKind.FORECAST for c in candidates_of(listener))
 
-    eventually(
-        candidates_arrived, timeout=10, message=f"{dict(service.counts)} {listener.errors[:3]}"
-    )
+        def derived_arrived() -> bool:
+            derived = derived_per_node(listener)
+            return len(derived) == 3 and min(derived.values()) >= records // 3
 
-    def derived_arrived() -> bool:
-        with listener.lock:
-            return len(listener.derived) == 3 and min(listener.derived.values()) >= records // 3
-
-    eventually(derived_arrived, timeout=20, message=f"derived so far {listener.derived}")
-    with listener.lock:
-        candidates = list(listener.candidates)
-        derived = dict(listener.derived)
-    listener.close()
+        eventually(forecast_arrived, timeout=10, message=f"counts {dict(service.counts)}")
+        eventually(derived_arrived, timeout=20, message="derived values missing")
+        candidates = candidates_of(listener)
+        derived = derived_per_node(listener)
     forecast = [c for c in candidates if c.kind is CandidateKind.FORECAST and c.state == "firing"]
     assert [c.node for c in forecast] == ["pond-01-n1"]
     critical = [
