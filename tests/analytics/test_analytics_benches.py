@@ -22,9 +22,11 @@ def test_faults_bench_small() -> None:
 
 
 def test_analytics_bench_small() -> None:
-    args = ["--farms-per-model", "1", "--days", "1", "--repeat", "1"]
+    args = ["--farms-per-model", "1", "--warmup-days", "2.5", "--days", "1", "--repeat", "1"]
     figures = last_json([str(BENCH / "analytics.py"), *args], timeout=300)
     assert isinstance(figures["readings_per_s"], int)
     assert figures["readings_per_s"] > 0
+    warmup = figures["warmup_readings_per_s"]
+    assert isinstance(warmup, int) and warmup > 0
     assert isinstance(figures["readings"], int)
     assert figures["readings"] > 10_000

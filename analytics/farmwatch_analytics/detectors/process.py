@@ -7,22 +7,25 @@
 * :class:`IsolationForestDetector` looks at a node's quantities together (scikit-learn's
   IsolationForest over recent history, refit on a schedule): warm and humid and no rise in
   water use is odd for a barn even when each value alone is in range.
+* :class:`RobustZScoreDetector`: rolling median and MAD, for the days before a daily profile
+  has been learned.
 
-Both follow :mod:`farmwatch_analytics.detectors.base`: neutral score while learning, bounded
+All follow :mod:`farmwatch_analytics.detectors.base`: neutral score while learning, bounded
 state, picklable (the analytics service persists them so a restart does not forget).
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 from farmwatch_analytics.detectors.base import NEUTRAL_SCORE
+from farmwatch_analytics.detectors.forest import CompiledForest
 
-__all__ = ["DailyProfileDetector", "IsolationForestDetector"]
+__all__ = ["DailyProfileDetector", "IsolationForestDetector", "RobustZScoreDetector"]
 
 
 class DailyProfileDetector:
@@ -71,6 +74,10 @@ class DailyProfileDetector:
     def _bin(self, t: float) -> int:
         return int(((t / 3600.0 + self.utc_offset_h) % 24.0) * self.bins / 24.0)
 
+    def ready(self, t: float) -> bool:
+        """Whether the profile has learned long enough to score readings at ``t``."""
+        return self._first_t is not None and t - self._first_t >= self.warmup_days * 86400
+
     def deviation(self, x: float, t: float) -> float | None:
         """Robust deviations of ``x`` from its hour's level, or ``None`` while learning."""
         b = self._bin(t)
@@ -108,16 +115,88 @@ class DailyProfileDetector:
         self._mean[b] = mean + rate * (x - mean)
 
 
+class RobustZScoreDetector:
+    """How far a reading is from the recent median, in robust units (median / MAD).
+
+    The rolling statistics need no history of the time of day, so they work from the first
+    hours of a new node, while :class:`DailyProfileDetector` is still learning its profile
+    (the engine uses this one for exactly that period). Median and MAD (scaled by 1.4826 to
+    a normal SD, Rousseeuw & Croux 1993) of the last ``window`` readings are recomputed every
+    ``refresh`` readings, so a reading costs O(1) amortised plus a sort per refresh; a MAD
+    below ``min_mad`` (a sensor at a constant level) is raised to it. The score rises from 0
+    at ``limit`` robust deviations to 1 far beyond; nothing is scored before ``warmup``
+    readings. With a one-day window a normal daily swing stays inside the limit.
+
+    >>> det = RobustZScoreDetector(window=100, refresh=10, warmup=50)
+    >>> for i in range(120):
+    ...     det.learn_one(20.0 + 0.5 * math.sin(i / 5))
+    >>> det.score_one(20.3) == 0.0, det.score_one(26.0) > 0.5
+    (True, True)
+    """
+
+    def __init__(
+        self,
+        window: int = 288,
+        refresh: int = 12,
+        limit: float = 6.0,
+        warmup: int = 72,
+        min_mad: float = 1e-6,
+    ) -> None:
+        self.window = window
+        self.refresh = refresh
+        self.limit = limit
+        self.warmup = warmup
+        self.min_mad = min_mad
+        self._values: deque[float] = deque(maxlen=window)
+        self._since = refresh
+        self._median = 0.0
+        self._scale = math.inf
+
+    def __repr__(self) -> str:
+        return (
+            f"RobustZScoreDetector(window={self.window!r}, refresh={self.refresh!r}, "
+            f"limit={self.limit!r}, warmup={self.warmup!r}, min_mad={self.min_mad!r})"
+        )
+
+    def score_one(self, x: float, t: float | None = None) -> float:
+        if len(self._values) < self.warmup or math.isnan(x):
+            return NEUTRAL_SCORE
+        z = abs(x - self._median) / self._scale
+        if z <= self.limit:
+            return NEUTRAL_SCORE
+        return 1.0 - math.exp(-(z - self.limit) / self.limit)
+
+    def learn_one(self, x: float, t: float | None = None) -> None:
+        if math.isnan(x):
+            return
+        self._values.append(x)
+        self._since += 1
+        if self._since >= self.refresh:
+            ordered = sorted(self._values)
+            median = ordered[len(ordered) // 2]
+            deviations = sorted(abs(v - median) for v in ordered)
+            self._median = median
+            self._scale = 1.4826 * max(deviations[len(deviations) // 2], self.min_mad)
+            self._since = 0
+
+
 class IsolationForestDetector:
     """A node's record as a whole, scored by an IsolationForest fitted on its recent past.
 
-    ``x`` maps quantity → value (one record). The forest is fitted on the last ``history``
-    records once ``min_fit`` have been seen, and refitted every ``refit_every`` records, so it
-    follows the season; between fits it is frozen, which is what makes scoring cheap and
-    streaming-honest (each score uses a model fitted on earlier records only). The raw
-    isolation score is turned into the share of the training records that were more normal,
-    so 0.99 means "stranger than 99 % of the last ``history`` records". Records missing a
-    quantity the model knows are scored neutral (the fault detectors handle missing data).
+    ``x`` maps quantity → value (one record, or the analytics engine's hourly means of a
+    node). The forest (scikit-learn's, Liu, Ting & Zhou 2008) is fitted on the last
+    ``history`` rows once ``min_fit`` have been seen, and refitted on a schedule: whenever the
+    rows since the last fit reach the number it was fitted on (so early models improve fast:
+    fits at ``min_fit``, twice that, four times...), and at least every ``refit_every`` rows,
+    so it follows the season. Between fits it is frozen, which is what makes scoring cheap
+    and streaming-honest (each score uses a model fitted on earlier rows only).
+
+    The raw isolation score is turned into the share of the training rows that were more
+    normal, so 0.99 means "stranger than 99 % of the last ``history`` rows", and 1.0 "stranger
+    than all of them". Rows missing a quantity the model knows are scored neutral (the fault
+    detectors handle missing data). The fitted trees are kept as a
+    :class:`~farmwatch_analytics.detectors.forest.CompiledForest`: scoring one row costs
+    ~70 µs instead of scikit-learn's ~4 ms, and the pickled state needs no scikit-learn.
 
     >>> import random
     >>> rng = random.Random(3)
@@ -148,15 +227,27 @@ class IsolationForestDetector:
         self.seed = seed
         self._rows: deque[tuple[float, ...]] = deque(maxlen=history)
         self._keys: tuple[str, ...] | None = None
-        self._model: Any = None
-        self._train_scores: np.ndarray | None = None
+        self._forest: CompiledForest | None = None
+        self._train_scores: list[float] = []  # sorted raw scores of the rows fitted on
         self._since_fit = 0
+        self._fitted_on = 0
+        self.fits = 0
 
     def __repr__(self) -> str:
         return (
             f"IsolationForestDetector(history={self.history!r}, min_fit={self.min_fit!r}, "
             f"refit_every={self.refit_every!r}, trees={self.trees!r}, seed={self.seed!r})"
         )
+
+    @property
+    def ready(self) -> bool:
+        """Whether a model has been fitted (before that every score is neutral)."""
+        return self._forest is not None
+
+    @property
+    def fitted_on(self) -> int:
+        """How many rows the current model was fitted on (0 before the first fit)."""
+        return self._fitted_on
 
     def _vector(self, x: Mapping[str, float]) -> tuple[float, ...] | None:
         if self._keys is None:
@@ -167,27 +258,25 @@ class IsolationForestDetector:
             return None
         return None if any(math.isnan(v) for v in row) else row
 
-    def score_many(self, records: Sequence[Mapping[str, float]]) -> list[float]:
-        """Scores of several records with the current model, in one vectorised call.
+    def raw_score(self, x: Mapping[str, float]) -> float | None:
+        """The forest's isolation score of ``x`` (0.5 ordinary, → 1 isolated), or ``None``."""
+        row = self._vector(x)
+        if self._forest is None or row is None:
+            return None
+        return self._forest.score(row)
 
-        Equivalent to ``score_one`` on each (the model does not change between them); the
-        analytics service uses it to score a batch of nodes' records at once.
-        """
-        if self._model is None or self._train_scores is None:
-            return [NEUTRAL_SCORE] * len(records)
-        rows = [self._vector(record) for record in records]
-        present = [i for i, row in enumerate(rows) if row is not None]
-        scores = [NEUTRAL_SCORE] * len(records)
-        if present:
-            matrix = np.asarray([rows[i] for i in present], dtype=float)
-            raw = -self._model.score_samples(matrix)  # higher = more isolated
-            ranks = np.searchsorted(self._train_scores, raw, side="left") / len(self._train_scores)
-            for i, rank in zip(present, ranks, strict=True):
-                scores[i] = float(rank)
-        return scores
+    def score_many(self, records: Sequence[Mapping[str, float]]) -> list[float]:
+        """Scores of several records with the current model (``score_one`` on each)."""
+        return [self.score_one(record) for record in records]
+
+    def rank(self, raw: float | None) -> float:
+        """A raw isolation score as the share of the fitted rows that were more normal."""
+        if raw is None or not self._train_scores:
+            return NEUTRAL_SCORE
+        return bisect.bisect_left(self._train_scores, raw) / len(self._train_scores)
 
     def score_one(self, x: Mapping[str, float], t: float | None = None) -> float:
-        return self.score_many([x])[0]
+        return self.rank(self.raw_score(x))
 
     def learn_one(self, x: Mapping[str, float], t: float | None = None) -> None:
         if self._keys is None:
@@ -197,8 +286,10 @@ class IsolationForestDetector:
             return
         self._rows.append(row)
         self._since_fit += 1
-        due = self._model is None or self._since_fit >= self.refit_every
-        if due and len(self._rows) >= self.min_fit:
+        if len(self._rows) < self.min_fit:
+            return
+        due = self._forest is None or self._since_fit >= min(self.refit_every, self._fitted_on)
+        if due:
             self._fit()
 
     def _fit(self) -> None:
@@ -207,6 +298,8 @@ class IsolationForestDetector:
         matrix = np.asarray(self._rows, dtype=float)
         model = IsolationForest(n_estimators=self.trees, random_state=self.seed)
         model.fit(matrix)
-        self._model = model
-        self._train_scores = np.sort(-model.score_samples(matrix))
+        self._forest = CompiledForest(model)
+        self._train_scores = sorted((-model.score_samples(matrix)).tolist())
         self._since_fit = 0
+        self._fitted_on = len(matrix)
+        self.fits += 1

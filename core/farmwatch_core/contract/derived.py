@@ -77,6 +77,16 @@ DERIVED: Mapping[str, DerivedSpec] = MappingProxyType(
             _d("thi_band", "1", 0, 3, "THI band (0 normal … 3 emergency)", "Mức stress nhiệt"),
             _d("cold_band", "1", 0, 3, "Cold (0 none … 3 rét hại)", "Mức rét"),
             _d("heat_band", "1", 0, 3, "Heat (0 none … 3 đặc biệt gay gắt)", "Mức nắng nóng"),
+            # The node's hourly means together against its IsolationForest (share of the
+            # fitted hours that were more normal; 1 = stranger than all of them).
+            _d(
+                "anomaly_node",
+                "1",
+                0,
+                1,
+                "Anomaly score: the node as a whole",
+                "Bất thường tổng hợp",
+            ),
         )
     }
     | {

@@ -1,0 +1,41 @@
+"""CompiledForest must score exactly as scikit-learn's IsolationForest does, row by row."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from farmwatch_analytics.detectors.forest import CompiledForest
+from sklearn.ensemble import IsolationForest
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_scores_equal_score_samples(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    train = rng.normal(size=(336, 7)) * rng.uniform(0.1, 100, size=7)
+    model = IsolationForest(n_estimators=32, random_state=seed).fit(train)
+    forest = CompiledForest(model)
+    # Ordinary rows, far outliers, and rows exactly on the split thresholds (the float32 case).
+    thresholds = model.estimators_[0].tree_.threshold
+    on_split = np.tile(train[0], (20, 1))
+    on_split[:, 0] = thresholds[thresholds != -2][:20].tolist() + [0.0] * max(
+        0, 20 - int((thresholds != -2).sum())
+    )
+    rows = np.vstack([train[:50], rng.normal(size=(100, 7)) * 50, on_split])
+    expected = -model.score_samples(rows)
+    got = np.array([forest.score(row.tolist()) for row in rows])
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+
+
+def test_pickles_without_the_model_and_refuses_what_it_cannot_score() -> None:
+    rng = np.random.default_rng(5)
+    train = rng.normal(size=(200, 3))
+    forest = CompiledForest(IsolationForest(n_estimators=8, random_state=0).fit(train))
+    clone = pickle.loads(pickle.dumps(forest))  # noqa: S301 - our own bytes
+    assert clone.score([0.1, 0.2, 0.3]) == forest.score([0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="expected 3 values"):
+        forest.score([1.0, 2.0])
+    subset = IsolationForest(n_estimators=4, max_features=0.5, random_state=0).fit(train)
+    with pytest.raises(ValueError, match="feature subsets"):
+        CompiledForest(subset)
