@@ -25,9 +25,10 @@ needs: the farm, node, subject, value, the limit and its source, severity, and s
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from farmwatch_core.contract import QUANTITIES
 from farmwatch_core.contract.candidates import AlertCandidate, CandidateKind, Severity
@@ -95,6 +96,15 @@ MULTIVARIATE_HOLD = timedelta(minutes=90)  # one confirmation per hour: hold pas
 _NOT_MULTIVARIATE = frozenset({"rain", "battery_voltage", "rssi"})
 
 
+# Engine attributes added after the first state format, with how to start each fresh.
+_ADDED_STATE: Mapping[str, Callable[[], object]] = {
+    "_early_detectors": dict,
+    "_hourly": dict,
+    "_forests": dict,
+    "_strange_hours": dict,
+}
+
+
 def isolation_forest() -> IsolationForestDetector:
     """The per-node multivariate model the engine runs on hourly rows."""
     return IsolationForestDetector(history=24 * 14, min_fit=48, refit_every=24 * 7, trees=32)
@@ -125,6 +135,24 @@ class AnalyticsEngine:
         self._forecasters: dict[str, DawnOxygenForecaster] = {}
         self._days: dict[str, DailyIndicators] = {}
         self._episodes: dict[tuple[str, str, str, str], _Episode] = {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore a pickled engine, also one saved by an earlier farmwatch.
+
+        The service keeps the engine's learning across restarts *and upgrades*: parts added
+        since the state was saved start fresh (they warm up on their own) instead of the
+        whole state being thrown away, and episodes saved before they had a hold time get the
+        engine's default.
+        """
+        self.__dict__.update(state)
+        for name, factory in _ADDED_STATE.items():
+            if name not in self.__dict__:
+                setattr(self, name, factory())
+        for episode in self._episodes.values():
+            try:
+                episode.hold  # noqa: B018 - probing an attribute an old pickle lacks
+            except AttributeError:
+                episode.hold = self.resolve_after
 
     # -- episodes ------------------------------------------------------------------------
 

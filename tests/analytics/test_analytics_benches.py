@@ -27,6 +27,7 @@ def test_analytics_bench_small() -> None:
     assert isinstance(figures["readings_per_s"], int)
     assert figures["readings_per_s"] > 0
     warmup = figures["warmup_readings_per_s"]
-    assert isinstance(warmup, int) and warmup > 0
+    assert isinstance(warmup, int)
+    assert warmup > 0
     assert isinstance(figures["readings"], int)
     assert figures["readings"] > 10_000

@@ -68,9 +68,11 @@ def test_an_odd_combination_fires_the_multivariate_model() -> None:
                for c in firing)  # fmt: skip
     assert firing[0].subject == MULTIVARIATE
     scores = [p for p in out.derived if p.name == MULTIVARIATE]
-    assert scores and min(p.ts for p in scores) >= START + timedelta(days=2)  # fitted after 2 d
+    assert scores
+    assert min(p.ts for p in scores) >= START + timedelta(days=2)
     resolved = [c for c in out.candidates if c.key == firing[0].key and c.state == "resolved"]
-    assert resolved and resolved[0].ts > START + timedelta(hours=odd[1])
+    assert resolved
+    assert resolved[0].ts > START + timedelta(hours=odd[1])
 
 
 def test_ordinary_days_raise_no_multivariate_alarm() -> None:
@@ -98,3 +100,23 @@ def test_a_restored_engine_continues_exactly_as_the_running_one() -> None:
     assert a.candidates == b.candidates
     assert a.derived == b.derived
     assert any(p.name == MULTIVARIATE for p in a.derived)
+
+
+def test_state_saved_before_the_hourly_model_existed_is_kept_not_discarded() -> None:
+    """An upgrade must not send every detector back to its warm-up: the old state loads, the
+    parts added since start fresh, and the old learning (daily profiles, episodes) is kept."""
+    records = list(barn(4.0, seed=6))
+    old = engine()
+    run(old, records[: len(records) // 2])
+    old.process("pig-01", "pig-01-n1", records[len(records) // 2][0], {"co2": 9e4})  # an episode
+    for name in ("_early_detectors", "_hourly", "_forests", "_strange_hours"):
+        delattr(old, name)  # what a version-1 engine did not have
+    for episode in old._episodes.values():
+        del episode.hold
+    restored = pickle.loads(pickle.dumps(old))  # noqa: S301 - our own bytes
+    assert restored._episodes
+    assert all(e.hold == restored.resolve_after for e in restored._episodes.values())
+    assert restored._profile_detectors  # learning kept
+    out = run(restored, records[len(records) // 2 + 1 :])
+    assert any(c.state == "resolved" for c in out.candidates)  # the old episode ends normally
+    assert restored._forests  # the new part started and learns
