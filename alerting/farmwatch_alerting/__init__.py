@@ -1,0 +1,1 @@
+"""farmwatch alerting: from analytics' findings and live telemetry to one message on a phone."""
