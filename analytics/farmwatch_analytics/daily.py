@@ -25,7 +25,7 @@ import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from farmwatch_analytics.indicators import disease, thermal
 from farmwatch_analytics.indicators.evapotranspiration import et0_hargreaves
@@ -36,6 +36,8 @@ __all__ = ["DailyIndicators"]
 
 LOCAL_OFFSET = timedelta(hours=7)  # Asia/Ho_Chi_Minh, no daylight saving
 LATITUDE = 20.94  # Hải Dương, for the extraterrestrial radiation of Hargreaves' ET0
+# The quantities whose daily low, high or mean an indicator uses; the rest are not kept.
+DAILY_QUANTITIES = frozenset({"air_temperature", "relative_humidity", "ph", "water_consumption"})
 _COLD = list(thermal.ColdBand)
 _HEAT = list(thermal.HeatBand)
 
@@ -71,6 +73,11 @@ class _Day:
 class DailyIndicators:
     """One node's daily indicators, per its farm's model profile."""
 
+    # The current local day as [start, end) in epoch seconds. Class-level defaults, so that
+    # objects pickled before these existed load and simply recompute them.
+    _day_start = math.inf
+    _day_end = -math.inf
+
     def __init__(self, profile: ModelProfile) -> None:
         self.profile = profile
         params = profile.parameters
@@ -88,15 +95,23 @@ class DailyIndicators:
 
     def observe(self, ts: datetime, readings: Mapping[str, float]) -> dict[str, float] | None:
         """Take a reading; at the first reading of a new local day, the last day's values."""
-        date = (ts + LOCAL_OFFSET).date()
+        t = ts.timestamp()
         finished = None
-        if self._day is not None and date != self._day.date:
-            finished = self._finish(self._day)
-        if self._day is None or date != self._day.date:
-            self._day = _Day(date)
+        if not self._day_start <= t < self._day_end:  # a new local day (or the first record)
+            date = (ts + LOCAL_OFFSET).date()
+            if self._day is not None and date != self._day.date:
+                finished = self._finish(self._day)
+            if self._day is None or date != self._day.date:
+                self._day = _Day(date)
+            start = datetime.combine(date, time(), UTC) - LOCAL_OFFSET
+            self._day_start = start.timestamp()
+            self._day_end = self._day_start + 86400.0
         day = self._day
+        if day is None:  # pragma: no cover - set just above on the first record
+            return finished
         day.samples += 1
-        for quantity, value in readings.items():
+        for quantity in DAILY_QUANTITIES.intersection(readings):
+            value = readings[quantity]
             if math.isfinite(value):
                 day.add(quantity, value)
         rain = readings.get("rain", 0.0)

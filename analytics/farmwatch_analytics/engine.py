@@ -28,7 +28,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from farmwatch_core.contract import QUANTITIES
 from farmwatch_core.contract.candidates import AlertCandidate, CandidateKind, Severity
@@ -51,9 +51,12 @@ from farmwatch_analytics.predictions import DawnOxygenForecaster
 __all__ = ["AlertCandidate", "AnalyticsEngine", "CandidateKind", "DerivedPoint", "EngineOutput"]
 
 
-@dataclass(frozen=True, slots=True)
-class DerivedPoint:
-    """One computed value to store beside the readings (an indicator or an anomaly score)."""
+class DerivedPoint(NamedTuple):
+    """One computed value to store beside the readings (an indicator or an anomaly score).
+
+    A named tuple rather than a frozen dataclass: the engine makes one per reading, and a
+    tuple is built in C, about three times faster.
+    """
 
     farm: str
     node: str
@@ -135,6 +138,7 @@ class AnalyticsEngine:
         self._forecasters: dict[str, DawnOxygenForecaster] = {}
         self._days: dict[str, DailyIndicators] = {}
         self._episodes: dict[tuple[str, str, str, str], _Episode] = {}
+        self._node_episodes: dict[str, set[tuple[str, str, str, str]]] = {}  # index by node
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Restore a pickled engine, also one saved by an earlier farmwatch.
@@ -148,6 +152,10 @@ class AnalyticsEngine:
         for name, factory in _ADDED_STATE.items():
             if name not in self.__dict__:
                 setattr(self, name, factory())
+        if "_node_episodes" not in state:
+            self._node_episodes = {}
+            for key in self._episodes:
+                self._node_episodes.setdefault(key[1], set()).add(key)
         for episode in self._episodes.values():
             try:
                 episode.hold  # noqa: B018 - probing an attribute an old pickle lacks
@@ -163,14 +171,18 @@ class AnalyticsEngine:
         if episode is None:
             hold = self.resolve_after if hold is None else hold
             self._episodes[candidate.key] = _Episode(candidate, candidate.ts, hold)
+            self._node_episodes.setdefault(candidate.node, set()).add(candidate.key)
             out.candidates.append(candidate)
         else:
             episode.last_seen = max(episode.last_seen, candidate.ts)
 
     def _expire(self, now: datetime, out: EngineOutput, node: str) -> None:
         """Resolve ``node``'s episodes that nothing has confirmed for their hold time."""
-        for key, episode in list(self._episodes.items()):
-            if key[1] == node and now - episode.last_seen >= episode.hold:
+        keys = self._node_episodes.get(node)
+        if not keys:
+            return
+        for key in list(keys):
+            if now - self._episodes[key].last_seen >= self._episodes[key].hold:
                 self._expire_one(key, now, out)
 
     # -- per record ----------------------------------------------------------------------
@@ -220,6 +232,7 @@ class AnalyticsEngine:
 
     def _expire_one(self, key: tuple[str, str, str, str], now: datetime, out: EngineOutput) -> None:
         first = self._episodes.pop(key).first
+        self._node_episodes.get(key[1], set()).discard(key)
         out.candidates.append(
             AlertCandidate(
                 first.farm, first.node, first.subject, first.kind, first.source,
@@ -266,8 +279,8 @@ class AnalyticsEngine:
                 detector = self._profile_detectors[key] = DailyProfileDetector()
             source = "daily_profile"
             if detector.ready(t):
-                score = detector.score_one(value, t)
-                if key in self._early_detectors:
+                score = detector.update(value, t, ALARM)  # a flagged reading is not learned
+                if self._early_detectors and key in self._early_detectors:
                     del self._early_detectors[key]  # the profile has taken over
             else:
                 early = self._early_detectors.get(key)
@@ -277,8 +290,7 @@ class AnalyticsEngine:
                 source = "robust_zscore"
                 if score < ALARM:
                     early.learn_one(value, t)
-            if score < ALARM:
-                detector.learn_one(value, t)  # a flagged reading is not learned
+                    detector.learn_one(value, t)
             out.derived.append(DerivedPoint(farm, node, f"anomaly_{quantity}", score, ts))
             if score >= ANOMALY_ALARM:
                 self._confirm(

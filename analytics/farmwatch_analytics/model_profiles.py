@@ -23,6 +23,7 @@ Data, not code, so an extension officer can read and change it without a release
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cached_property
 from importlib import resources
 from typing import Annotated, Any, Self
 
@@ -145,9 +146,19 @@ class ModelProfile(_Strict):
         >>> load_profile("aquaculture_pond").limit_for("dissolved_oxygen", 2.1).severity.value
         'critical'
         """
+        for limit in self.limits_by_severity.get(subject, ()):
+            if limit.breached_by(value):
+                return limit
+        return None
+
+    @cached_property
+    def limits_by_severity(self) -> dict[str, tuple[Limit, ...]]:
+        """Each subject's limits, most severe first (``limit_for`` runs per reading)."""
         order = list(Severity)
-        breached = [limit for limit in self.limits.get(subject, ()) if limit.breached_by(value)]
-        return max(breached, key=lambda limit: order.index(limit.severity), default=None)
+        return {
+            subject: tuple(sorted(limits, key=lambda limit: -order.index(limit.severity)))
+            for subject, limits in self.limits.items()
+        }
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> ModelProfile:
         """This profile with a farm's overrides: mappings merge key by key, lists replace."""

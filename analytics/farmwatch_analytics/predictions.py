@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 
@@ -117,10 +117,20 @@ class DawnOxygenForecaster:
         self._streak = 0
 
     def _next_dawn(self, ts: datetime) -> datetime:
-        today = sunrise(ts, self.latitude, self.longitude)
-        if today > ts:
-            return today
-        return sunrise(ts + timedelta(days=1), self.latitude, self.longitude)
+        # Sunrise moves a minute a day: compute it once per local day, not per reading.
+        day = (ts + timedelta(hours=VIETNAM_UTC_OFFSET_H)).date()
+        # (setdefault: a forecaster pickled before the cache existed has no attribute for it)
+        sunrises: dict[date, tuple[datetime, datetime]] = self.__dict__.setdefault("_sunrises", {})
+        cached = sunrises.get(day)
+        if cached is None:
+            cached = sunrises[day] = (
+                sunrise(ts, self.latitude, self.longitude),
+                sunrise(ts + timedelta(days=1), self.latitude, self.longitude),
+            )
+            while len(sunrises) > 3:
+                del sunrises[min(sunrises)]
+        today, tomorrow = cached
+        return today if today > ts else tomorrow
 
     def _is_night(self, ts: datetime, dawn: datetime) -> bool:
         """After sunset and before sunrise: photosynthesis has stopped."""

@@ -115,3 +115,14 @@ def test_isolation_forest_conformance() -> None:
     assert all(0.0 <= s <= 1.0 for s in scores)
     assert scores == [det.score_one(record) for _, record in series[-50:]]
     assert det.score_one({"air_temperature": 30.0}) == NEUTRAL_SCORE  # a record missing keys
+
+
+def test_the_daily_profiles_fused_update_equals_score_then_guarded_learn() -> None:
+    rows, _ = barn_data()
+    fused, reference = DailyProfileDetector(), DailyProfileDetector()
+    for t, record in rows["pig-02-n1"]:
+        expected = reference.score_one(record["nh3"], t)
+        if expected < 0.5:
+            reference.learn_one(record["nh3"], t)
+        assert fused.update(record["nh3"], t, 0.5) == expected
+    assert pickle.dumps(fused) == pickle.dumps(reference)
