@@ -67,6 +67,14 @@ class ApiSettings(BaseModel):
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
 
 
+class AlertingSettings(BaseModel):
+    """Where the alerting rules, routing and channels are, and where ack links point."""
+
+    config: Path | None = None  # alerting.yaml; none: profile rules, alerts on MQTT only
+    public_url: str | None = None  # base of the ack links in messages (default: the API's)
+    tick_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+
+
 class FarmwatchSettings(BaseSettings):
     """Settings shared by every farmwatch service."""
 
@@ -84,6 +92,7 @@ class FarmwatchSettings(BaseSettings):
     influx: InfluxSettings = InfluxSettings()
     ingest: IngestSettings = IngestSettings()
     api: ApiSettings = ApiSettings()
+    alerting: AlertingSettings = AlertingSettings()
 
     @property
     def registry_path(self) -> Path:

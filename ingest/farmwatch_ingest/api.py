@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -17,7 +18,7 @@ from farmwatch_core.contract.derived import derived_spec
 from farmwatch_core.contract.payload import format_ts
 from farmwatch_core.registry import Deployment
 from farmwatch_core.timefmt import local_text
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import APIRouter, FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
@@ -81,7 +82,9 @@ def create_app(  # noqa: PLR0915 - one small closure per route, kept together
     dead_letters: DeadLetterStore | None = None,
     deployment: Deployment | None = None,
     ingest: IngestService | None = None,
+    routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
+    """The farmwatch HTTP app; ``routers`` add other services' routes (alerting's acks)."""
     app = FastAPI(
         title="farmwatch API",
         version="1",
@@ -277,6 +280,8 @@ def create_app(  # noqa: PLR0915 - one small closure per route, kept together
             error = ""
         return _render_page(rows, deployment, "en" if lang == "en" else "vi", error)
 
+    for router in routers:
+        app.include_router(router)
     return app
 
 

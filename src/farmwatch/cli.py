@@ -385,6 +385,70 @@ def cmd_analytics_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _alerting_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    alerting = {
+        k: v
+        for k, v in {"config": args.alerting_config, "public_url": args.public_url}.items()
+        if v
+    }
+    return {"alerting": alerting} if alerting else {}
+
+
+def cmd_alerting_run(args: argparse.Namespace) -> int:
+    from farmwatch_alerting.api import alerting_router
+    from farmwatch_alerting.routing_config import AlertingConfigError
+
+    from farmwatch.components import build_alerting, load_deployment, start_api
+
+    settings = _settings(args, **_alerting_overrides(args))
+    deployment = load_deployment(settings)
+    if deployment is None:
+        print(
+            f"alerting needs the deployment registry and found none at {settings.registry_path}: "
+            "pass --registry FILE (`farmwatch up` writes one to var/registry.yaml)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        service = build_alerting(settings, deployment, api_port=args.api_port)
+    except AlertingConfigError as exc:
+        print(f"alerting config rejected: {exc}", file=sys.stderr)
+        return 2
+    service.start()
+    api = start_api(
+        settings, deployment, None, None, port=args.api_port,
+        routers=[alerting_router(service.store, service.acknowledge)],
+    )  # fmt: skip
+    print(
+        f"alerting: {len(deployment.farms)} farms; acknowledgement links at "
+        f"{service.public_url}/a/<code>; API http://{settings.api.host}:{api.port}/api/v1/alerts",
+        flush=True,
+    )
+    _stop_event().wait()
+    api.stop()
+    service.stop()
+    print(f"alerting stopped: {service.counts}", flush=True)
+    return 0
+
+
+def cmd_alerting_check(args: argparse.Namespace) -> int:
+    from farmwatch_alerting.config import load_alerting_config
+    from farmwatch_alerting.routing_config import AlertingConfigError
+
+    settings = _settings(args)
+    try:
+        config = load_alerting_config(args.path, settings.mqtt)
+    except AlertingConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(
+        f"{args.path}: OK — {len(config.rules.rules)} rules (profile defaults "
+        f"{'on' if config.rules.profile_defaults else 'off'}), "
+        f"{len(config.routing.receivers)} receivers, {len(config.channels.channels)} channels"
+    )
+    return 0
+
+
 def cmd_analytics_nab_detector(args: argparse.Namespace) -> int:
     # Imported here: numpy stays out of every other command's start-up.
     from farmwatch_analytics.nab import nab_scores, read_nab_csv, write_scores
@@ -433,6 +497,27 @@ def _simulate_options(sim: argparse.ArgumentParser) -> None:
         help="move all timestamps (and labels) so the data ends now; ingest refuses old dates",
     )
     sim.add_argument("--labels", type=Path, help="scenario: write its (shifted) labels CSV here")
+
+
+def _add_alerting_commands(sub: Any) -> None:
+    alerting = sub.add_parser("alerting", help="alert rules, routing and notifications")
+    alerting_sub = alerting.add_subparsers(dest="alerting_command", required=True)
+    arun = alerting_sub.add_parser(
+        "run", help="the alerting service: rules, routing, escalation, delivery, ack links"
+    )
+    _common(arun)
+    arun.add_argument(
+        "--alerting-config", type=Path, help="alerting.yaml (rules, routing, channels)"
+    )
+    arun.add_argument("--public-url", help="base URL of the acknowledgement links in messages")
+    arun.add_argument("--api-port", type=int, default=None, help="port of the ack/alerts API")
+    arun.set_defaults(func=cmd_alerting_run)
+    acheck = alerting_sub.add_parser(
+        "check", help="validate an alerting.yaml and say what is wrong"
+    )
+    _common(acheck)
+    acheck.add_argument("path", type=Path)
+    acheck.set_defaults(func=cmd_alerting_check)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -509,6 +594,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     nab.add_argument("path", type=Path)
     nab.set_defaults(func=cmd_analytics_nab_detector)
+
+    _add_alerting_commands(sub)
     return parser
 
 

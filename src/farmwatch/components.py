@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 from farmwatch_core.contract import TimeWindow
@@ -24,6 +26,10 @@ from farmwatch_ingest.spool import Spool
 from farmwatch_ingest.stores import open_store
 from farmwatch_ingest.stores.base import Store
 from farmwatch_ingest.validation import TelemetryValidator
+from fastapi import APIRouter
+
+if TYPE_CHECKING:
+    from farmwatch_alerting.service import AlertingService
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +98,10 @@ def start_api(
     dead_letters: DeadLetterStore | None,
     *,
     port: int | None = None,
+    routers: Sequence[APIRouter] = (),
 ) -> ApiServer:
     store = open_store(settings)
-    app = create_app(store, dead_letters, deployment, ingest)
+    app = create_app(store, dead_letters, deployment, ingest, routers)
     config = uvicorn.Config(
         app,
         host=settings.api.host,
@@ -115,3 +122,31 @@ def start_api(
             )
         time.sleep(0.05)
     return ApiServer(server, thread, store)
+
+
+def build_alerting(
+    settings: FarmwatchSettings, deployment: Deployment, *, api_port: int | None = None
+) -> AlertingService:
+    """The alerting service as ``farmwatch up`` and ``farmwatch alerting run`` start it.
+
+    Raises AlertingConfigError (every problem with its place) for an invalid alerting.yaml.
+    """
+    from farmwatch_alerting.config import default_config, load_alerting_config
+    from farmwatch_alerting.service import AlertingService
+
+    path = settings.alerting.config
+    config = (
+        load_alerting_config(path, settings.mqtt) if path is not None
+        else default_config(settings.mqtt)
+    )  # fmt: skip
+    port = settings.api.port if api_port is None else api_port
+    public = settings.alerting.public_url or f"http://{settings.api.host}:{port}"
+    return AlertingService(
+        config,
+        deployment,
+        settings.mqtt,
+        settings.data_dir / "alerting",
+        client_id=f"{settings.ingest.client_id}-alerting",
+        public_url=public,
+        tick_s=settings.alerting.tick_s,
+    )

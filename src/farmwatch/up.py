@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from farmwatch_alerting.api import alerting_router
+from farmwatch_alerting.service import AlertingService
 from farmwatch_analytics.service import AnalyticsService
 from farmwatch_core.registry import Deployment, load_registry
 from farmwatch_core.settings import FarmwatchSettings
@@ -31,7 +33,7 @@ from farmwatch.broker import (
     port_is_open,
     speaks_mqtt,
 )
-from farmwatch.components import ApiServer, build_ingest, start_api
+from farmwatch.components import ApiServer, build_alerting, build_ingest, start_api
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,7 @@ class Pipeline:
         self.api: ApiServer | None = None
         self.simulator: SimulatorRunner | None = None
         self.analytics: AnalyticsService | None = None
+        self.alerting: AlertingService | None = None
         self._threads: list[threading.Thread] = []
         self._stop_sim = threading.Event()
 
@@ -95,7 +98,11 @@ class Pipeline:
             client_id=f"{self.settings.ingest.client_id}-analytics",
         )
         self.analytics.start()
+        self.alerting = build_alerting(self.settings, deployment, api_port=self.options.api_port)
+        self.alerting.start()
         self.api = self._start_api(deployment)
+        if self.settings.alerting.public_url is None:  # the port may have moved
+            self.alerting.public_url = f"http://{self.settings.api.host}:{self.api.port}"
         if self.options.simulate:
             self.simulator = SimulatorRunner(
                 self.settings.mqtt,
@@ -165,9 +172,13 @@ class Pipeline:
             new_port = free_port(self.settings.api.host)
             self.say(f"Port {port} is taken; serving the dashboard on port {new_port} instead.")
             port = new_port
+        routers = []
+        if self.alerting is not None:
+            routers.append(alerting_router(self.alerting.store, self.alerting.acknowledge))
         return start_api(
-            self.settings, deployment, self.ingest, self.ingest.dead_letters, port=port
-        )
+            self.settings, deployment, self.ingest, self.ingest.dead_letters, port=port,
+            routers=routers,
+        )  # fmt: skip
 
     def _summary(self, deployment: Deployment) -> None:
         store = (
@@ -186,6 +197,7 @@ class Pipeline:
             f"  readings go : {store}\n"
             f"  dashboard   : {api}/   API docs: {api}/docs\n"
             f"  dead letters: {self.settings.dead_letter_file}\n"
+            f"  alerts      : {self._alerts_line()}\n"
             f"  latest      : {_command()} query"
             + (
                 f" --data-dir {self.settings.data_dir}"
@@ -195,6 +207,15 @@ class Pipeline:
             + "\n"
             "Stop with Ctrl-C.\n"
         )
+
+    def _alerts_line(self) -> str:
+        path = self.settings.alerting.config
+        if path is None:
+            return (
+                f"on MQTT {self.settings.mqtt.topic_prefix or ''}farms/<farm>/alerts and "
+                "/api/v1/alerts (add phones, Zalo, SMS in an alerting.yaml: docs/alerting.md)"
+            )
+        return f"routed by {path}"
 
     def progress_line(self, *, broker: bool = True) -> str:
         stats = self.ingest.stats
@@ -208,6 +229,9 @@ class Pipeline:
                 f"alerts raised {counts['candidates_firing']}, "
                 f"cleared {counts['candidates_resolved']})"
             )
+        if self.alerting is not None:
+            alerting = self.alerting.counts
+            analytics += f", notifications {alerting['notices']}"
         return (
             f"{sim}stored {stats.records} records ({stats.readings} readings), "
             f"dead letters {stats.dead_letters}{analytics}{state}"
@@ -237,6 +261,8 @@ class Pipeline:
             self.ingest.dead_letters.close()
         if self.api is not None:
             self.api.stop()
+        if self.alerting is not None:  # after the API, whose ack routes use its store
+            self.alerting.stop()
         if self.broker is not None:
             self.broker.stop()
         totals = self.progress_line(broker=False) if hasattr(self, "ingest") else ""

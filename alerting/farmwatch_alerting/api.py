@@ -1,0 +1,151 @@
+"""Acknowledging from a phone, and the alerts over HTTP.
+
+Three ways to say "I'm on it", all ending in the same ``acknowledge(code, by, at)``:
+
+* the short link in the message, ``/a/{code}``: a tiny page showing the alert with one
+  button. The link itself only *shows*: Zalo, Telegram and SMS apps open links to draw a
+  preview, and a GET that acknowledged would let a preview bot silence a DO crash before
+  anyone read it. The button POSTs;
+* a reply to the SMS ("OK 7KX3P", any case, with or without the space), which an SMS gateway
+  forwards to ``POST /api/v1/alerts/replies``;
+* ``POST /api/v1/alerts/{id}/ack`` for dashboards and scripts.
+
+``GET /api/v1/alerts`` lists recent alerts (open ones with ``?open=true``) and
+``GET /api/v1/alerts/{id}`` one alert with its history (who acknowledged, when).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Form, HTTPException
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel
+
+from farmwatch_alerting.alert import Alert
+from farmwatch_alerting.store import ACK_ALPHABET, ACK_LENGTH, AlertStore, UnknownAlert
+
+__all__ = ["Acknowledge", "alerting_router", "parse_reply"]
+
+Acknowledge = Callable[[str | int, str, datetime], Alert]
+_REPLY = re.compile(rf"^\s*(?:OK|XN|ACK)\W*([{ACK_ALPHABET}]{{{ACK_LENGTH}}})\b", re.IGNORECASE)
+
+
+def parse_reply(text: str) -> str | None:
+    """The acknowledgement code in an SMS reply, if it is one.
+
+    >>> parse_reply("ok 7kx3p"), parse_reply("OK7KX3P cảm ơn"), parse_reply("XN: 7KX3P")
+    ('7KX3P', '7KX3P', '7KX3P')
+    >>> parse_reply("ao 2 bị sao vậy?") is None
+    True
+    """
+    match = _REPLY.match(text)
+    return match[1].upper() if match else None
+
+
+class Reply(BaseModel):
+    """An SMS (or chat) reply forwarded by a gateway."""
+
+    sender: str
+    text: str
+
+
+class AckRequest(BaseModel):
+    by: str
+
+
+_PAGE = """<!doctype html><html lang="vi"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<title>farmwatch — {title}</title>
+<style>body{{font:18px/1.4 system-ui,sans-serif;margin:1em;max-width:32em}}
+button{{font-size:1.2em;padding:.6em 1.2em;width:100%}}.s{{color:#555}}</style></head>
+<body><h1>{title}</h1><p>{body}</p>{form}</body></html>"""
+
+
+def _alert_text(alert: Alert) -> str:
+    notes = alert.annotations
+    where = (
+        f"{notes.get('farm_name', alert.labels.get('farm', ''))} / {alert.labels.get('node', '')}"
+    )
+    value = f" — {notes['value']} {notes.get('unit', '')}" if "value" in notes else ""
+    return html.escape(f"{alert.name}: {where}{value} ({alert.state.value})")
+
+
+def alerting_router(
+    store: AlertStore, acknowledge: Acknowledge, clock: Callable[[], datetime] | None = None
+) -> APIRouter:
+    """The alerting routes, to include in the farmwatch HTTP app."""
+    now = clock or (lambda: datetime.now(UTC))
+    router = APIRouter()
+
+    def _ack(code: str | int, by: str) -> Alert:
+        try:
+            return acknowledge(code, by, now())
+        except UnknownAlert as exc:
+            raise HTTPException(404, str(exc)) from None
+
+    @router.get("/a/{code}", response_class=HTMLResponse, tags=["alerts"])
+    def ack_page(code: str) -> str:
+        """The message's link: show the alert and an Acknowledge button (GET changes nothing)."""
+        if not code.strip().isalnum() or code.isdigit():
+            raise HTTPException(404, "Mã không đúng / unknown code")
+        try:
+            _, alert = store.lookup(code)
+        except UnknownAlert:
+            raise HTTPException(404, "Mã không đúng / unknown code") from None
+        if alert.acknowledged_by:
+            form = f'<p class="s">Đã xác nhận bởi {html.escape(alert.acknowledged_by)}</p>'
+        elif alert.active:
+            form = (
+                f'<form method="post" action="/a/{html.escape(code)}">'
+                '<input name="by" placeholder="Tên / name" required>'
+                "<p><button>Xác nhận — Acknowledge</button></p></form>"
+            )
+        else:
+            form = '<p class="s">Cảnh báo đã kết thúc / resolved</p>'
+        return _PAGE.format(title="Cảnh báo", body=_alert_text(alert), form=form)
+
+    @router.post("/a/{code}", response_class=HTMLResponse, tags=["alerts"])
+    def ack_from_page(code: str, by: str = Form(...)) -> str:
+        alert = _ack(code, by.strip() or "phone")
+        return _PAGE.format(title="Đã xác nhận", body=_alert_text(alert), form="")
+
+    @router.post("/api/v1/alerts/replies", tags=["alerts"])
+    def reply(message: Reply) -> dict[str, Any]:
+        """An SMS gateway forwards replies here; "OK <code>" acknowledges."""
+        code = parse_reply(message.text)
+        if code is None:
+            return {"acknowledged": False, "reason": "not an acknowledgement (OK <code>)"}
+        alert = _ack(code, message.sender)
+        return {"acknowledged": True, "alert": alert.as_json()}
+
+    @router.post("/api/v1/alerts/{episode}/ack", tags=["alerts"])
+    def ack(episode: int, request: AckRequest) -> dict[str, Any]:
+        return _ack(episode, request.by).as_json()
+
+    @router.get("/api/v1/alerts", tags=["alerts"])
+    def alerts(open: bool = False, limit: int = 100) -> list[dict[str, Any]]:
+        """Recent alerts, newest first (``open=true``: not resolved)."""
+        if open:
+            chosen = sorted(store.open_alerts().items(), reverse=True)[:limit]
+        else:
+            chosen = store.recent(limit)
+        return [{"id": i, **a.as_json(), "ack_code": store.ack_code(i)} for i, a in chosen]
+
+    @router.get("/api/v1/alerts/{episode}", tags=["alerts"])
+    def alert(episode: int) -> dict[str, Any]:
+        try:
+            found = store.get(episode)
+        except UnknownAlert as exc:
+            raise HTTPException(404, str(exc)) from None
+        history = [
+            {"at": at.isoformat().replace("+00:00", "Z"), "state": state, "detail": detail}
+            for at, state, detail in store.history(episode)
+        ]
+        return {"id": episode, **found.as_json(), "history": history}
+
+    return router

@@ -1,0 +1,264 @@
+"""The alerting service: MQTT in, rules, routing, templates, outbox, channels out.
+
+Three threads, each with one job:
+
+* paho's network thread takes telemetry, analytics' derived values and alert candidates,
+  runs the rules (:class:`~farmwatch_alerting.evaluator.Evaluator`), stores every change of
+  state and hands it to routing — and only then acknowledges the MQTT message (manual ack on
+  a persistent session), so a crash between receipt and the store loses no alert: the broker
+  delivers the message again;
+* the dispatch loop wakes on every change (and every ``tick_s`` for timers: silent nodes,
+  group intervals, escalations, quiet hours ending), asks routing what to send, renders each
+  notice for each contact and puts it in the outbox — the same SQLite transaction discipline
+  as the store, so a restart neither loses nor repeats a notification;
+* the delivery loop sends what the outbox says is due and retries with backoff.
+
+Routing state (group timers, escalation levels) is saved in the store after every tick.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+from farmwatch_analytics.model_profiles import ModelProfile, profile_for_model
+from farmwatch_core.contract import ContractError, decode_any
+from farmwatch_core.contract.candidates import AlertCandidate
+from farmwatch_core.contract.derived import decode_derived
+from farmwatch_core.contract.topics import Channel, NodeTopic, TopicFilter, validate_prefix
+from farmwatch_core.mqtt import new_client
+from farmwatch_core.mqtt_settings import MqttSettings
+from farmwatch_core.registry import Deployment
+
+from farmwatch_alerting.alert import Alert
+from farmwatch_alerting.channels import build_channels, close_channels
+from farmwatch_alerting.config import AlertingConfig
+from farmwatch_alerting.dispatch import Dispatcher, build_dispatcher
+from farmwatch_alerting.evaluator import Evaluator
+from farmwatch_alerting.messages import Contact, MessageRenderer
+from farmwatch_alerting.notification import Notice
+from farmwatch_alerting.outbox import Outbox
+from farmwatch_alerting.store import AlertStore
+
+__all__ = ["AlertingService"]
+
+log = logging.getLogger("farmwatch.alerting")
+DISPATCH_STATE = "dispatcher"
+
+
+def _profiles(deployment: Deployment) -> dict[str, ModelProfile]:
+    return {farm.id: profile_for_model(farm.model) for farm in deployment.farms}
+
+
+class AlertingService:
+    """Everything between analytics and a farmer's phone, for one deployment."""
+
+    def __init__(
+        self,
+        config: AlertingConfig,
+        deployment: Deployment,
+        mqtt: MqttSettings,
+        data_dir: Path,
+        *,
+        client_id: str = "farmwatch-alerting",
+        public_url: str = "http://127.0.0.1:8080",
+        tick_s: float = 1.0,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.config = config
+        self.deployment = deployment
+        self.mqtt = mqtt
+        self.client_id = client_id
+        self.public_url = (config.public_url or public_url).rstrip("/")
+        self.tick_s = tick_s
+        self.now = clock or (lambda: datetime.now(UTC))
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = AlertStore(data_dir / "alerts.sqlite")
+        self.channels = build_channels(config.channels)
+        self.outbox = Outbox(data_dir / "outbox.sqlite", self.channels)
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._changed = threading.Event()
+        self._queued = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._client: paho.Client | None = None
+        self.counts: dict[str, int] = {"messages": 0, "skipped": 0, "changes": 0, "notices": 0}
+        open_alerts = self.store.open_alerts()
+        self.evaluator = Evaluator(
+            config.rules, deployment, _profiles(deployment), self.now(), open_alerts.values()
+        )
+        saved = self.store.fetch(DISPATCH_STATE)
+        self.dispatcher: Dispatcher = build_dispatcher(config.routing)
+        self.dispatcher.put_all(open_alerts.values())  # before the timers: they refer to them
+        if isinstance(saved, dict):
+            try:
+                self.dispatcher.load(saved)
+            except (ValueError, KeyError) as exc:
+                log.warning("routing state not restored (%s): groups start afresh", exc)
+        self.renderer = MessageRenderer(self._ack_link)
+        self.receivers = config.routing.receivers_by_name()
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        client, address = new_client(self.mqtt, self.client_id, persistent=True, manual_ack=True)
+        client.on_connect = self._on_connect
+        client.on_message = self._on_message
+        client.connect_async(address.host, address.port, keepalive=30)
+        client.loop_start()
+        self._client = client
+        for name, target in (("dispatch", self._dispatch_loop), ("delivery", self._delivery_loop)):
+            thread = threading.Thread(target=target, name=f"alerting-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        log.info(
+            "alerting subscribed via %s; ack links at %s/a/<code>", address.url(), self.public_url
+        )
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._changed.set()
+        self._queued.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        if self._client is not None:
+            self._client.disconnect()
+            self._client.loop_stop()
+        with self._lock:
+            self.store.put(DISPATCH_STATE, self.dispatcher.to_dict())
+        close_channels(self.channels)
+        self.outbox.close()
+        self.store.close()
+
+    # -- MQTT ------------------------------------------------------------------------------
+
+    def _filters(self) -> list[str]:
+        prefix = validate_prefix(self.mqtt.topic_prefix)
+        head = f"{prefix}/" if prefix else ""
+        return [
+            str(TopicFilter(Channel.TELEMETRY, prefix=prefix)),
+            str(TopicFilter(Channel.ANALYTICS, prefix=prefix)),
+            f"{head}farms/+/candidates",
+        ]
+
+    def _on_connect(self, client: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            log.error("alerting could not connect to the broker: %s", reason)
+            return
+        client.subscribe([(topic, 1) for topic in self._filters()])
+
+    def _on_message(self, client: paho.Client, _u: Any, message: paho.MQTTMessage) -> None:
+        try:
+            changed = self._evaluate(message.topic, bytes(message.payload))
+        except ContractError as exc:
+            self.counts["skipped"] += 1
+            log.debug("alerting skipped %s: %s", message.topic, exc)
+            changed = []
+        except Exception:
+            log.exception("alerting could not evaluate %s; left for redelivery", message.topic)
+            return  # not acknowledged: the broker sends it again after a reconnect
+        self.counts["messages"] += 1
+        if changed:
+            self._changed.set()
+        client.ack(message.mid, message.qos)
+
+    def _evaluate(self, topic: str, payload: bytes) -> list[Alert]:
+        """Rules over one message; changes are stored before this returns."""
+        prefix = self.mqtt.topic_prefix
+        if topic.endswith("/candidates"):
+            candidate = AlertCandidate.from_json(payload)
+            with self._lock:
+                changed = self.evaluator.candidate(candidate)
+                self._record(changed)
+            return changed
+        node = NodeTopic.parse(topic, prefix)
+        now = self.now()
+        if node.channel is Channel.ANALYTICS:
+            record = decode_derived(payload)
+            records = [record]
+        else:
+            records = list(decode_any(payload, now=now).records)
+        changed = []
+        with self._lock:
+            for record in records:
+                changed += self.evaluator.observe(
+                    node.farm_id, node.node_id, record.ts, record.readings
+                )
+            self._record(changed)
+        return changed
+
+    def _record(self, changed: list[Alert]) -> None:
+        for alert in changed:
+            self.store.save(alert)
+            self.dispatcher.put(alert)
+            self.counts["changes"] += 1
+            log.info(
+                "alert %s %s %s/%s", alert.state.value, alert.name,
+                alert.labels.get("farm"), alert.labels.get("node"),
+            )  # fmt: skip
+
+    # -- acknowledgement -------------------------------------------------------------------
+
+    def _ack_link(self, alert: Alert) -> tuple[str, str] | None:
+        episode = self.store.episode_of(alert.fingerprint)
+        if episode is None:
+            return None
+        code = self.store.ack_code(episode)
+        return code, f"{self.public_url}/a/{code}"
+
+    def acknowledge(self, code_or_id: str | int, by: str, at: datetime) -> Alert:
+        """From the link, an SMS reply or the API: store it, stop escalation and repeats."""
+        with self._lock:
+            alert = self.store.acknowledge(code_or_id, by, at)
+            self.evaluator.acknowledged(alert)
+            self.dispatcher.put(alert)
+        self._changed.set()
+        log.info("alert %s acknowledged by %s", alert.name, by)
+        return alert
+
+    # -- loops -----------------------------------------------------------------------------
+
+    def _dispatch_loop(self) -> None:
+        while not self._stop.is_set():
+            self._changed.wait(self.tick_s)
+            self._changed.clear()
+            try:
+                self.dispatch_once(self.now())
+            except Exception:
+                log.exception("alerting dispatch failed; retrying in %.0f s", self.tick_s)
+
+    def dispatch_once(self, now: datetime) -> list[Notice]:
+        """Timers, routing, rendering and queueing for ``now``; the notices sent."""
+        with self._lock:
+            self._record(self.evaluator.tick(now))
+            notices = self.dispatcher.tick(now)
+            for notice in notices:
+                receiver = self.receivers.get(notice.receiver)
+                if receiver is None:
+                    continue
+                contacts = [Contact(c.channel, c.to, receiver.language) for c in receiver.contacts]
+                for notification in self.renderer.render_all(notice, contacts):
+                    self.outbox.enqueue(notification, now)
+            self.store.put(DISPATCH_STATE, self.dispatcher.to_dict())
+        if notices:
+            self.counts["notices"] += len(notices)
+            self._queued.set()
+        return notices
+
+    def _delivery_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.outbox.deliver_due(self.now())
+            except Exception:
+                log.exception("alerting delivery failed; retrying")
+            due = self.outbox.next_due_at()
+            wait = self.tick_s
+            if due is not None:
+                wait = max(0.0, min(wait, (due - self.now()) / timedelta(seconds=1)))
+            self._queued.wait(wait)
+            self._queued.clear()

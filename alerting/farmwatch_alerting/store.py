@@ -1,0 +1,296 @@
+"""Persisted alert state: every episode, its history, and the short code that acknowledges it.
+
+SQLite (WAL, one file in the data directory) because alert state is small, must survive a
+restart and a power cut, and must not need a server a cooperative has to run. An *episode* is
+one alert from pending to resolved; the same problem coming back later is a new episode with
+the same fingerprint. Every state change is a row in ``history`` (who acknowledged, when it
+resolved), which the officers' reports read for response times.
+
+Each episode gets an acknowledgement code: five characters from an alphabet without look-alikes
+(no 0/O, 1/I/L), short enough to type in an SMS reply ("OK 7KX3P") and to put in a link.
+
+    >>> from datetime import UTC, datetime
+    >>> from farmwatch_alerting.alert import Alert, Severity
+    >>> store = AlertStore(":memory:")
+    >>> t = datetime(2026, 7, 15, 20, tzinfo=UTC)
+    >>> alert = Alert.new({"alertname": "DoLow", "farm": "pond-01"}, Severity.CRITICAL, t).fire(t)
+    >>> episode = store.save(alert)
+    >>> code = store.ack_code(episode)
+    >>> store.acknowledge(code, "son", t).state.value
+    'acknowledged'
+    >>> [h[1] for h in store.history(episode)]
+    ['firing', 'acknowledged']
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from farmwatch_alerting.alert import Alert, AlertState, Severity
+
+__all__ = ["ACK_ALPHABET", "AlertStore", "UnknownAlert"]
+
+ACK_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read aloud, typed on a phone
+ACK_LENGTH = 5
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS episodes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    fingerprint TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    annotations TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    state TEXT NOT NULL,
+    starts_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    fired_at TEXT,
+    acknowledged_at TEXT,
+    acknowledged_by TEXT,
+    ends_at TEXT,
+    ack_code TEXT NOT NULL UNIQUE
+);
+CREATE INDEX IF NOT EXISTS episodes_open ON episodes (fingerprint) WHERE state != 'resolved';
+CREATE TABLE IF NOT EXISTS history (
+    episode INTEGER NOT NULL REFERENCES episodes (id),
+    at TEXT NOT NULL,
+    state TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS history_episode ON history (episode);
+CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class UnknownAlert(LookupError):
+    """No open alert has that code or id (already resolved, or mistyped)."""
+
+
+def _ts(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+def _dt(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+class AlertStore:
+    """Episodes, history and codes in one SQLite file; safe to share between threads."""
+
+    def __init__(self, path: Path | str) -> None:
+        if isinstance(path, Path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._lock = threading.RLock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")  # an alert state must survive a power cut
+            self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def save(self, alert: Alert, detail: str = "") -> int:
+        """Insert or update the open episode of ``alert``'s fingerprint; return its id.
+
+        A state change is recorded in the history; an update of the value alone is not.
+        """
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT id, state FROM episodes WHERE fingerprint = ? AND state != 'resolved'",
+                (alert.fingerprint,),
+            ).fetchone()
+            values = (
+                json.dumps(dict(alert.labels), ensure_ascii=False, sort_keys=True),
+                json.dumps(dict(alert.annotations), ensure_ascii=False, sort_keys=True),
+                alert.severity.value,
+                alert.state.value,
+                _ts(alert.starts_at),
+                _ts(alert.updated_at),
+                _ts(alert.fired_at),
+                _ts(alert.acknowledged_at),
+                alert.acknowledged_by,
+                _ts(alert.ends_at),
+            )
+            if row is None:
+                if alert.state is AlertState.RESOLVED and not detail:
+                    detail = "resolved before it fired"
+                episode = int(
+                    db.execute(
+                        "INSERT INTO episodes (labels, annotations, severity, state, starts_at, "
+                        "updated_at, fired_at, acknowledged_at, acknowledged_by, ends_at, "
+                        "fingerprint, ack_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (*values, alert.fingerprint, self._new_code(db)),
+                    ).lastrowid
+                    or 0
+                )
+                changed = True
+            else:
+                episode, old_state = int(row[0]), row[1]
+                db.execute(
+                    "UPDATE episodes SET labels = ?, annotations = ?, severity = ?, state = ?, "
+                    "starts_at = ?, updated_at = ?, fired_at = ?, acknowledged_at = ?, "
+                    "acknowledged_by = ?, ends_at = ? WHERE id = ?",
+                    (*values, episode),
+                )
+                changed = old_state != alert.state.value
+            if changed:
+                db.execute(
+                    "INSERT INTO history (episode, at, state, detail) VALUES (?, ?, ?, ?)",
+                    (episode, _ts(alert.updated_at), alert.state.value, detail),
+                )
+        return episode
+
+    @staticmethod
+    def _new_code(db: sqlite3.Connection) -> str:
+        while True:
+            code = "".join(secrets.choice(ACK_ALPHABET) for _ in range(ACK_LENGTH))
+            if db.execute("SELECT 1 FROM episodes WHERE ack_code = ?", (code,)).fetchone() is None:
+                return code
+
+    def acknowledge(self, code_or_id: str | int, by: str, at: datetime) -> Alert:
+        """Acknowledge an open, firing episode by its code (any case) or id.
+
+        Acknowledging an already acknowledged alert returns it unchanged; a resolved or
+        unknown one raises :class:`UnknownAlert`.
+        """
+        with self._lock:
+            episode = self._find(code_or_id)
+            alert = self.get(episode)
+            if alert.state is AlertState.RESOLVED:
+                raise UnknownAlert(f"alert {code_or_id} has already resolved")
+            acked = alert.acknowledge(at, by)
+            if acked is not alert:
+                self.save(acked, detail=f"by {by}")
+            return acked
+
+    def lookup(self, code_or_id: str | int) -> tuple[int, Alert]:
+        """The episode with this acknowledgement code (any case) or id, with its alert."""
+        with self._lock:
+            episode = self._find(code_or_id)
+            return episode, self.get(episode)
+
+    def _find(self, code_or_id: str | int) -> int:
+        if isinstance(code_or_id, int) or str(code_or_id).isdigit():
+            row = self._db.execute(
+                "SELECT id FROM episodes WHERE id = ?", (int(code_or_id),)
+            ).fetchone()
+        else:
+            code = str(code_or_id).strip().upper()
+            row = self._db.execute("SELECT id FROM episodes WHERE ack_code = ?", (code,)).fetchone()
+        if row is None:
+            raise UnknownAlert(f"no alert with code or id {code_or_id!r}")
+        return int(row[0])
+
+    # -- reading ---------------------------------------------------------------------------
+
+    _COLUMNS = (
+        "fingerprint, labels, severity, state, starts_at, updated_at, annotations, fired_at, "
+        "acknowledged_at, acknowledged_by, ends_at"
+    )
+
+    @staticmethod
+    def _alert(row: Any) -> Alert:
+        fp, labels, severity, state, starts, updated, annotations, fired, acked, by, ends = row
+        return Alert(
+            fingerprint=fp,
+            labels=json.loads(labels),
+            severity=Severity(severity),
+            state=AlertState(state),
+            starts_at=datetime.fromisoformat(starts),
+            updated_at=datetime.fromisoformat(updated),
+            annotations=json.loads(annotations),
+            fired_at=_dt(fired),
+            acknowledged_at=_dt(acked),
+            acknowledged_by=by,
+            ends_at=_dt(ends),
+        )
+
+    def get(self, episode: int) -> Alert:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {self._COLUMNS} FROM episodes WHERE id = ?", (episode,)
+            ).fetchone()
+        if row is None:
+            raise UnknownAlert(f"no alert with id {episode}")
+        return self._alert(row)
+
+    def open_alerts(self) -> dict[int, Alert]:
+        """Every episode not resolved (pending, firing, acknowledged), by id."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT id, {self._COLUMNS} FROM episodes WHERE state != 'resolved' ORDER BY id"
+            ).fetchall()
+        return {int(row[0]): self._alert(row[1:]) for row in rows}
+
+    def episode_of(self, fingerprint: str) -> int | None:
+        """The open episode of a fingerprint, if any."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id FROM episodes WHERE fingerprint = ? AND state != 'resolved'",
+                (fingerprint,),
+            ).fetchone()
+        return None if row is None else int(row[0])
+
+    def recent(self, limit: int = 100, state: AlertState | None = None) -> list[tuple[int, Alert]]:
+        """The latest episodes first (for the API and the dashboard)."""
+        where, args = ("WHERE state = ?", (state.value, limit)) if state else ("", (limit,))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT id, {self._COLUMNS} FROM episodes {where} ORDER BY id DESC LIMIT ?", args
+            ).fetchall()
+        return [(int(row[0]), self._alert(row[1:])) for row in rows]
+
+    def ack_code(self, episode: int) -> str:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT ack_code FROM episodes WHERE id = ?", (episode,)
+            ).fetchone()
+        if row is None:
+            raise UnknownAlert(f"no alert with id {episode}")
+        return str(row[0])
+
+    def history(self, episode: int) -> list[tuple[datetime, str, str]]:
+        """(when, state, detail) of every change of an episode, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT at, state, detail FROM history WHERE episode = ? ORDER BY rowid",
+                (episode,),
+            ).fetchall()
+        return [(datetime.fromisoformat(at), state, detail) for at, state, detail in rows]
+
+    # -- small persisted values (dispatcher state, silences) -------------------------------
+
+    def put(self, key: str, value: object) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO kv (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, json.dumps(value, ensure_ascii=False)),
+            )
+
+    def fetch(self, key: str) -> object | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
