@@ -6,9 +6,12 @@ over the corpus, as NAB does). Detectors:
 
 * ``ensemble`` -- what ``farmwatch analytics nab-detector`` runs (the figures in the last line);
 * ``windowed_gaussian`` -- NAB's Windowed Gaussian, nothing else (published 39.6);
-* ``wg_likelihood``, ``wg_likelihood_rest``, ``wg_likelihood_rest_novelty`` -- the same with,
-  cumulatively, the anomaly likelihood, alarm suppression, spatial novelty and the
-  reading-to-reading change; ``ensemble`` adds the rank-based (empirical tail) views to the last;
+* ``wg_likelihood``, ``wg_likelihood_rest``, ``wg_likelihood_rest_novelty``,
+  ``wg_likelihood_rest_novelty_diff``, ``plus_rank``, ``plus_pairs``, ``plus_context`` -- the
+  ensemble built up one part at a time: the anomaly likelihood, alarm suppression, spatial
+  novelty, the reading-to-reading change, the rank-based (empirical tail) views (``plus_rank`` is
+  the ensemble before issue 6's last round: 67.56), one likelihood per Gaussian/rank pair, the
+  sequence context view; ``ensemble`` adds the time-of-day context view to the last;
 * ``with_knn`` -- the ensemble plus the conformal KNN view (slow; off by default).
 
 ``--files N`` takes N files spread over the corpus (for a quick check); ``--variants`` picks
@@ -42,6 +45,7 @@ PROFILES = {
     "reward_low_FN_rate": "nab_low_fn",
 }
 PUBLISHED = {
+    "ARTime": 74.9,
     "Numenta HTM": 70.1,
     "CAD OSE": 69.9,
     "KNN CAD": 58.0,
@@ -52,12 +56,17 @@ PUBLISHED = {
 
 def _ladder(step: int) -> Callable[[], Detector]:
     """The ensemble built up one part at a time, so each part's contribution shows."""
-    no_rank: dict[str, Any] = {"rank_window": None, "diff_rank_window": None}
+    no_context: dict[str, Any] = {"context_order": None, "daily_buckets": None}
+    no_pairs: dict[str, Any] = {"average_pairs": False, **no_context}
+    no_rank: dict[str, Any] = {"rank_window": None, "diff_rank_window": None, **no_pairs}
     parts: list[dict[str, Any]] = [
         {"diff_gaussian_window": None, "novelty_margin": None, "rest": 0, **no_rank},
         {"diff_gaussian_window": None, "novelty_margin": None, **no_rank},  # + suppression
         {"diff_gaussian_window": None, **no_rank},  # + spatial novelty
         no_rank,  # + reading-to-reading change (Gaussian)
+        no_pairs,  # + rank views, each with its own likelihood
+        no_context,  # + Gaussian and rank views of the same thing share one likelihood
+        {"daily_buckets": None},  # + sequence context (CAD OSE's idea)
     ]
     return functools.partial(EnsembleDetector, **parts[step])
 
@@ -69,6 +78,9 @@ VARIANTS: dict[str, Callable[[], Detector]] = {
     "wg_likelihood_rest": _ladder(1),
     "wg_likelihood_rest_novelty": _ladder(2),
     "wg_likelihood_rest_novelty_diff": _ladder(3),
+    "plus_rank": _ladder(4),
+    "plus_pairs": _ladder(5),
+    "plus_context": _ladder(6),
     "with_knn": functools.partial(EnsembleDetector, use_knn=True),
 }
 

@@ -28,6 +28,7 @@ from farmwatch_analytics.detectors.base import (
     ThresholdFilter,
     score_stream,
 )
+from farmwatch_analytics.detectors.context import ContextNovelty
 from farmwatch_analytics.detectors.ensemble import EnsembleDetector
 from farmwatch_analytics.detectors.gaussian import WindowedGaussian
 from farmwatch_analytics.detectors.knn import ConformalKNN
@@ -68,11 +69,13 @@ SMALL: dict[type, Factory] = {
         knn_bank=150,
         likelihood_history=300,
         likelihood_learning=100,
+        context_memory=500,
         warmup=100,
     ),
     ThresholdFilter: lambda: ThresholdFilter(WindowedGaussian(window=200, warmup=20), 0.99),
     Differenced: lambda: Differenced(WindowedGaussian(window=200, warmup=20)),
     EmpiricalTail: lambda: EmpiricalTail(window=200, warmup=20),
+    ContextNovelty: lambda: ContextNovelty(memory=500, scale_after=100, period=86400.0),
 }
 # Wrappers need a detector to wrap, a plausibility band needs its band; everything else must
 # work with its defaults. Keyed by name so a detector module can be added without editing here.
@@ -86,6 +89,7 @@ GENERAL_PURPOSE = [
     WindowedGaussian,
     EmpiricalTail,
     ConformalKNN,
+    ContextNovelty,
     ThresholdFilter,
     Differenced,
 ]
@@ -122,7 +126,13 @@ def series(n: int, seed: int = 7) -> list[float]:
 
 def test_discovery_finds_the_detectors() -> None:
     names = {c.__name__ for c in CLASSES}
-    assert {"EnsembleDetector", "WindowedGaussian", "ConformalKNN", "ThresholdFilter"} <= names
+    assert {
+        "EnsembleDetector",
+        "WindowedGaussian",
+        "ConformalKNN",
+        "ContextNovelty",
+        "ThresholdFilter",
+    } <= names
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=IDS)

@@ -5,13 +5,16 @@ The corpus and the scorer live in ``../shared`` (read-only, present in developme
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from farmwatch_analytics.detectors.base import NEUTRAL_SCORE
+from farmwatch_analytics.detectors.ensemble import EnsembleDetector
 from farmwatch_analytics.nab import nab_scores, read_nab_csv
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,6 +23,31 @@ NAB = SHARED / "data" / "nab"
 # A short file with one labelled anomaly (a sudden jump), and the scorer that NAB users run.
 JUMPS = "artificialWithAnomaly/art_daily_jumpsup.csv"
 FARMWATCH = Path(sys.executable).with_name("farmwatch")
+# A daily cycle that stays flat for most of a day: every reading is at a normal level.
+FLAT_MIDDLE = "artificialWithAnomaly/art_daily_flatmiddle.csv"
+
+
+def _stamp(text: str) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+
+
+def test_a_change_of_shape_at_normal_levels_is_found_by_the_context_views() -> None:
+    """The labelled day raises an alarm, nothing else after NAB's probation does; without the
+    context views (the ensemble before them) the day passes unnoticed."""
+    times, values = read_nab_csv(NAB / "data" / FLAT_MIDDLE)
+    labels = json.loads((NAB / "labels" / "combined_windows.json").read_text(encoding="utf-8"))
+    (start, end), *_ = labels[FLAT_MIDDLE]
+    inside = [_stamp(start) <= t <= _stamp(end) for t in times]
+    probation = min(int(0.15 * len(values)), 750)
+
+    scores = nab_scores(values, times)
+    assert max(s for s, y in zip(scores, inside, strict=True) if y) >= 0.5
+    outside = [s for i, (s, y) in enumerate(zip(scores, inside, strict=True)) if not y]
+    assert max(outside[probation:]) < 0.5
+
+    without = functools.partial(EnsembleDetector, context_order=None, daily_buckets=None)
+    blind = nab_scores(values, times, without)
+    assert max(s for s, y in zip(blind, inside, strict=True) if y) < 0.5
 
 
 def test_cli_prints_one_score_per_row_as_in_process() -> None:
