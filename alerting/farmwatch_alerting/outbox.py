@@ -176,6 +176,7 @@ class DeliveryRound:
     sent: int = 0
     retrying: int = 0
     failed: int = 0
+    held: int = 0  # not attempted: their channel had just failed (see deliver_due)
 
     @property
     def attempted(self) -> int:
@@ -302,15 +303,15 @@ class Outbox:
 
     def due(self, now: datetime, limit: int = 100) -> list[Notification]:
         """Pending notifications whose next attempt is due at ``now``, oldest due first."""
-        return [notification_from_json(json.loads(body)) for _, body, _ in self._due(now, limit)]
+        return [notification_from_json(json.loads(b)) for _, _, b, _ in self._due(now, limit)]
 
-    def _due(self, now: datetime, limit: int) -> list[tuple[str, str, int]]:
+    def _due(self, now: datetime, limit: int) -> list[tuple[str, str, str, int]]:
         rows = self._read(
-            "SELECT id, body, attempts FROM outbox WHERE state = 'pending' AND next_at <= ? "
-            "ORDER BY next_at, enqueued_at LIMIT ?",
+            "SELECT id, channel, body, attempts FROM outbox "
+            "WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, enqueued_at LIMIT ?",
             (_ts(now), limit),
         )
-        return [(str(i), str(b), int(a)) for i, b, a in rows]
+        return [(str(i), str(c), str(b), int(a)) for i, c, b, a in rows]
 
     def next_due_at(self) -> datetime | None:
         """When the earliest pending notification is due (a worker sleeps until then)."""
@@ -331,18 +332,54 @@ class Outbox:
     # delivery
 
     def deliver_due(self, now: datetime, limit: int = 100) -> DeliveryRound:
-        """Attempt every notification due at ``now`` (at most ``limit``) once."""
+        """Attempt every notification due at ``now`` (at most ``limit``) once.
+
+        Once a channel fails in a way worth retrying, its other due notifications in this
+        round are *held* for ``base_delay_s`` instead of attempted (not counted as attempts):
+        a channel that is down costs one timeout per round, not one per queued notification,
+        and cannot hold up the notifications of the channels that work.
+        """
         self._become_worker()
-        sent = retrying = failed = 0
-        for _id, body, attempts in self._due(now, limit):
-            state = self._attempt(notification_from_json(json.loads(body)), attempts + 1, now)
+        sent = retrying = failed = held = 0
+        failing: set[str] = set()
+        for notification_id, channel, body, attempts in self._due(now, limit):
+            if channel in failing:
+                self._hold(notification_id, _ts(now) + self.policy.base_delay_s)
+                held += 1
+                continue
+            try:
+                notification = notification_from_json(json.loads(body))
+            except (ValueError, TypeError, KeyError) as exc:
+                # Written by enqueue, so only a hand-edited or corrupted row gets here; stop
+                # it rather than fail on it every round.
+                self._unreadable(notification_id, now, exc)
+                failed += 1
+                continue
+            state = self._attempt(notification, attempts + 1, now)
             if state == "sent":
                 sent += 1
             elif state == "failed":
                 failed += 1
             else:
                 retrying += 1
-        return DeliveryRound(sent, retrying, failed)
+                failing.add(channel)
+        return DeliveryRound(sent, retrying, failed, held)
+
+    def _unreadable(self, notification_id: str, now: datetime, exc: Exception) -> None:
+        detail = f"unreadable outbox record: {type(exc).__name__}: {exc}"
+        log.error("outbox %s: notification %s FAILED: %s", self.path, notification_id, detail)
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE outbox SET state = 'failed', done_at = ?, last_detail = ? WHERE id = ?",
+                (_ts(now), detail, notification_id),
+            )
+
+    def _hold(self, notification_id: str, until: float) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE outbox SET next_at = max(next_at, ?) WHERE id = ? AND state = 'pending'",
+                (until, notification_id),
+            )
 
     def _attempt(self, notification: Notification, number: int, now: datetime) -> State:
         at = _ts(now)

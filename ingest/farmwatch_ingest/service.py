@@ -38,6 +38,7 @@ from farmwatch_core.contract import (
     TopicFilter,
     node_topic,
 )
+from farmwatch_core.mqtt_subscriber import Connection, MqttError, Publish
 from farmwatch_core.settings import IngestSettings, MqttSettings
 
 from farmwatch_ingest.deadletter import DeadLetter, DeadLetterStore
@@ -45,7 +46,6 @@ from farmwatch_ingest.metrics import IngestMetrics
 from farmwatch_ingest.nodes import NodeTracker
 from farmwatch_ingest.spool import Spool, SpoolChunk, SpoolError
 from farmwatch_ingest.stores.base import NodeRecord, Store, StoreRejected, StoreUnavailable
-from farmwatch_ingest.subscriber import Connection, MqttError, Publish
 from farmwatch_ingest.validation import TelemetryValidator
 
 log = logging.getLogger(__name__)

@@ -419,6 +419,8 @@ def cmd_alerting_run(args: argparse.Namespace) -> int:
         settings, deployment, None, None, port=args.api_port,
         routers=[alerting_router(service.store, service.acknowledge)],
     )  # fmt: skip
+    if settings.alerting.public_url is None:  # the API's real port (0 picks a free one)
+        service.public_url = f"http://{settings.api.host}:{api.port}"
     print(
         f"alerting: {len(deployment.farms)} farms; acknowledgement links at "
         f"{service.public_url}/a/<code>; API http://{settings.api.host}:{api.port}/api/v1/alerts",

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 import pytest
 from farmwatch_alerting.channels import ZaloChannel
 from farmwatch_alerting.channels.zalo import TEMPLATE_PARAMETERS, normalise_phone
+from hypothesis import given
+from hypothesis import strategies as st
 
 from farmwatch.broker import free_port
 
@@ -194,3 +196,16 @@ def test_unreachable_is_retryable(notification_factory: NotificationFactory) -> 
 )
 def test_normalise_phone(given: str, expected: str | None) -> None:
     assert normalise_phone(given) == expected
+
+
+@given(
+    prefix=st.sampled_from("35789"),
+    rest=st.text("0123456789", min_size=8, max_size=8),
+    form=st.sampled_from(["0{}", "84{}", "+84{}", "0084{}", "+84 {}", "0{}."]),
+    spacing=st.sampled_from(["", " ", ".", "-"]),
+)
+def test_every_written_form_of_a_mobile_number_is_the_same_number(
+    prefix: str, rest: str, form: str, spacing: str
+) -> None:
+    local = prefix + rest[:2] + spacing + rest[2:5] + spacing + rest[5:]
+    assert normalise_phone(form.format(local).rstrip(".")) == f"84{prefix}{rest}"

@@ -11,6 +11,7 @@ import logging
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -309,8 +310,10 @@ def test_kill_9_mid_delivery_loses_nothing(
     with Outbox(sqlite_path, {"hook": hook}, NO_JITTER) as outbox:
         for n in notifications:
             outbox.enqueue(n)
-    # Each answer takes 0.5 s, so the worker is waiting on the third when it is killed.
-    http_receiver.default = replace(http_receiver.default, delay_s=0.5)
+    # Two quick answers, then one that takes 30 s: the worker is waiting on the third when it
+    # is killed, however slow the machine is.
+    http_receiver.respond(200, times=2)
+    http_receiver.respond(200, delay_s=30)
     script = tmp_path / "worker.py"
     script.write_text(CHILD)
     worker = subprocess.Popen(
@@ -324,7 +327,6 @@ def test_kill_9_mid_delivery_loses_nothing(
     assert worker.returncode == -signal.SIGKILL
     in_flight = keys(http_receiver)[2]
 
-    http_receiver.default = replace(http_receiver.default, delay_s=0)
     with Outbox(sqlite_path, {"hook": hook}, NO_JITTER) as outbox:
         before = outbox.counts()
         assert (before.sent, before.queued) == (2, 6)  # the third's outcome is unknown
@@ -364,3 +366,45 @@ def test_one_thread_enqueues_while_another_delivers(
     assert errors == []
     assert outbox.counts().sent == len(notifications)
     assert sorted(keys(http_receiver)) == [n.id for n in notifications]
+
+
+def test_a_failing_channel_costs_one_attempt_per_round_and_holds_no_one_else(
+    sqlite_path: Path, make: NotificationFactory, http_receiver: HttpReceiver
+) -> None:
+    down = WebhookChannel("down", f"{http_receiver.url}/down", timeout_s=5)
+    up = WebhookChannel("up", f"{http_receiver.url}/up", timeout_s=5)
+    http_receiver.handler = lambda request: (503 if request.path == "/down" else 200, b"{}")
+    try:
+        with Outbox(sqlite_path, {"down": down, "up": up}, NO_JITTER) as outbox:
+            for i in range(5):
+                outbox.enqueue(make(id=f"d{i}", channel="down"))
+                outbox.enqueue(make(id=f"u{i}", channel="up"))
+            first = outbox.deliver_due(s(0))
+            assert (first.sent, first.retrying, first.held) == (5, 1, 4)
+            assert outbox.attempts("d1") == []  # held, not attempted
+            item = outbox.item("d1")
+            assert item is not None
+            assert item.next_at == s(10)  # the policy's base delay
+            http_receiver.handler = None  # the channel is back
+            assert outbox.deliver_due(s(10)).sent == 5
+            assert outbox.counts().sent == 10
+    finally:
+        down.close()
+        up.close()
+    assert Counter(r.path for r in http_receiver.requests()) == {"/up": 5, "/down": 6}
+
+
+def test_a_corrupted_record_fails_instead_of_blocking_the_queue(
+    outbox: Outbox, sqlite_path: Path, make: NotificationFactory
+) -> None:
+    outbox.enqueue(make(id="bad"))
+    outbox.enqueue(make(id="good"))
+    with sqlite3.connect(sqlite_path) as db:
+        db.execute("UPDATE outbox SET body = '{\"id\": 1}' WHERE id = 'bad'")
+    db.close()
+    done = outbox.deliver_due(s(0))
+    assert (done.sent, done.failed) == (1, 1)
+    item = outbox.item("bad")
+    assert item is not None
+    assert item.state == "failed"
+    assert "unreadable" in item.last_detail

@@ -105,7 +105,7 @@ def test_a_do_crash_notifies_once_escalates_and_resolves(
 ) -> None:
     svc = service(config_file(tmp_path, http_receiver, "2s"), mqtt_settings, tmp_path / "data")
     try:
-        eventually(lambda: svc._client is not None and svc._client.is_connected(), timeout=10)
+        svc.connected.wait(10)
         for value in (5.2, 4.8, 2.1, 1.9, 1.8):  # the crash: below 2.3 three times
             publisher.do(value)
         first = eventually(lambda: bodies(http_receiver, "farmer"), timeout=10)
@@ -138,7 +138,7 @@ def test_acknowledging_stops_escalation_and_a_restart_repeats_nothing(
     path = config_file(tmp_path, http_receiver, "3s")
     svc = service(path, mqtt_settings, tmp_path / "data")
     try:
-        eventually(lambda: svc._client is not None and svc._client.is_connected(), timeout=10)
+        svc.connected.wait(10)
         publisher.do(1.9)
         first = eventually(lambda: bodies(http_receiver, "farmer"), timeout=10)
         code = str(first[0]["ack_code"])

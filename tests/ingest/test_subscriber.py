@@ -12,8 +12,8 @@ from pathlib import Path
 import paho.mqtt.client as paho
 import pytest
 from farmwatch_core.mqtt import new_client
+from farmwatch_core.mqtt_subscriber import Connection, MqttError, Publish, parse_packets
 from farmwatch_core.settings import MqttSettings
-from farmwatch_ingest.subscriber import Connection, MqttError, Publish, parse_packets
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.mosquitto import start_mosquitto

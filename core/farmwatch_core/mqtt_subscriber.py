@@ -1,6 +1,8 @@
-"""A minimal MQTT 3.1.1 subscriber for ingest: QoS 1, persistent session, PUBACK on demand.
+"""A minimal MQTT 3.1.1 subscriber for the server's services: QoS 1, persistent session, PUBACK
+on demand. Ingest and alerting use it (both acknowledge a message only after its effect is
+stored); the edge agent and the simulators publish with paho.
 
-Why ingest does not use paho-mqtt (the edge agent and the simulators still do): profiled under
+Why not paho-mqtt for the subscribers: profiled under
 the benchmark load (bench/ingest.py, py-spy), paho's network loop was 55 % of ingest's CPU, about
 45 µs per message on this machine: every packet goes through several method calls, an
 ``MQTTMessage``, a topic-matcher walk for callbacks and a locked PUBACK each. The issue's
@@ -44,7 +46,7 @@ from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from farmwatch_core.mqtt import parse_mqtt_url
-from farmwatch_core.settings import MqttSettings
+from farmwatch_core.mqtt_settings import MqttSettings
 
 log = logging.getLogger(__name__)
 
