@@ -18,20 +18,37 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 from fastapi import APIRouter, Form, HTTPException
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
 from farmwatch_alerting.alert import Alert
+from farmwatch_alerting.durations import Duration
+from farmwatch_alerting.silences import Silence
 from farmwatch_alerting.store import ACK_ALPHABET, ACK_LENGTH, AlertStore, UnknownAlert
 
 __all__ = ["Acknowledge", "alerting_router", "parse_reply"]
 
 Acknowledge = Callable[[str | int, str, datetime], Alert]
+
+
+class Silencing(Protocol):
+    """What the silence routes need of the service."""
+
+    @property
+    def silences(self) -> Mapping[str, Silence]: ...
+
+    def add_silence(
+        self, matchers: list[str], duration: timedelta, created_by: str, comment: str = ""
+    ) -> Silence: ...
+
+    def expire_silence(self, silence_id: str) -> Silence: ...
+
+
 _REPLY = re.compile(rf"^\s*(?:OK|XN|ACK)\W*([{ACK_ALPHABET}]{{{ACK_LENGTH}}})\b", re.IGNORECASE)
 
 
@@ -58,6 +75,15 @@ class AckRequest(BaseModel):
     by: str
 
 
+class SilenceRequest(BaseModel):
+    """``{"matchers": ["farm=\"pond-01\"", "node=\"n2\""], "duration": "6h", ...}``."""
+
+    matchers: list[str]
+    duration: Duration
+    created_by: str
+    comment: str = ""
+
+
 _PAGE = """<!doctype html><html lang="vi"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <title>farmwatch — {title}</title>
@@ -76,7 +102,10 @@ def _alert_text(alert: Alert) -> str:
 
 
 def alerting_router(
-    store: AlertStore, acknowledge: Acknowledge, clock: Callable[[], datetime] | None = None
+    store: AlertStore,
+    acknowledge: Acknowledge,
+    clock: Callable[[], datetime] | None = None,
+    silencing: Silencing | None = None,
 ) -> APIRouter:
     """The alerting routes, to include in the farmwatch HTTP app."""
     now = clock or (lambda: datetime.now(UTC))
@@ -148,4 +177,35 @@ def alerting_router(
         ]
         return {"id": episode, **found.as_json(), "history": history}
 
+    if silencing is not None:
+        _silence_routes(router, silencing)
     return router
+
+
+def _silence_routes(router: APIRouter, silencing: Silencing) -> None:
+    @router.get("/api/v1/silences", tags=["silences"])
+    def silences() -> list[dict[str, Any]]:
+        """Every silence, the latest ending first (expired ones stay 30 days, for the record)."""
+        ordered = sorted(silencing.silences.values(), key=lambda s: s.ends_at, reverse=True)
+        return [s.to_dict() for s in ordered]
+
+    @router.post("/api/v1/silences", status_code=201, tags=["silences"])
+    def add(request: SilenceRequest) -> dict[str, Any]:
+        """Mute matching alerts for a while (Alertmanager matchers: ``label="value"``, ``=~``)."""
+        if request.duration <= timedelta(0):
+            raise HTTPException(422, "duration must be positive (e.g. 2h)")
+        try:
+            silence = silencing.add_silence(
+                request.matchers, request.duration, request.created_by, request.comment
+            )
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        return silence.to_dict()
+
+    @router.delete("/api/v1/silences/{silence_id}", tags=["silences"])
+    def expire(silence_id: str) -> dict[str, Any]:
+        """End a silence now."""
+        try:
+            return silencing.expire_silence(silence_id).to_dict()
+        except KeyError:
+            raise HTTPException(404, f"no silence {silence_id}") from None

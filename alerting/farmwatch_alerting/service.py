@@ -43,12 +43,15 @@ from farmwatch_alerting.evaluator import Evaluator
 from farmwatch_alerting.messages import Contact, MessageRenderer
 from farmwatch_alerting.notification import Notice
 from farmwatch_alerting.outbox import Outbox
+from farmwatch_alerting.silences import Silence
 from farmwatch_alerting.store import AlertStore
 
 __all__ = ["AlertingService"]
 
 log = logging.getLogger("farmwatch.alerting")
 DISPATCH_STATE = "dispatcher"
+SILENCES = "silences"
+SILENCE_RECORD = timedelta(days=30)  # expired silences are kept this long, for the record
 
 
 def _profiles(deployment: Deployment) -> dict[str, ModelProfile]:
@@ -93,7 +96,14 @@ class AlertingService:
             config.rules, deployment, _profiles(deployment), self.now(), open_alerts.values()
         )
         saved = self.store.fetch(DISPATCH_STATE)
-        self.dispatcher: Dispatcher = build_dispatcher(config.routing)
+        stored_silences = self.store.fetch(SILENCES)
+        self.silences: dict[str, Silence] = {}
+        for item in stored_silences if isinstance(stored_silences, list) else []:
+            silence = Silence.from_dict(item)
+            self.silences[silence.id] = silence
+        self.dispatcher: Dispatcher = build_dispatcher(
+            config.routing, silences=self.silences.values()
+        )
         self.dispatcher.put_all(open_alerts.values())  # before the timers: they refer to them
         if isinstance(saved, dict):
             try:
@@ -239,6 +249,38 @@ class AlertingService:
         self._changed.set()
         log.info("alert %s acknowledged by %s", alert.name, by)
         return alert
+
+    # -- silences --------------------------------------------------------------------------
+
+    def add_silence(
+        self, matchers: list[str], duration: timedelta, created_by: str, comment: str = ""
+    ) -> Silence:
+        """Mute matching alerts for ``duration`` from now (a pond being drained, a node moved)."""
+        silence = Silence.create(
+            matchers, self.now(), duration, created_by=created_by, comment=comment
+        )
+        with self._lock:
+            self.silences[silence.id] = silence
+            self._save_silences()
+        log.info("silence %s by %s for %s: %s", silence.id, created_by, duration, matchers)
+        return silence
+
+    def expire_silence(self, silence_id: str) -> Silence:
+        """End a silence now; KeyError when there is no such silence."""
+        with self._lock:
+            silence = self.silences[silence_id].expire(self.now())
+            self.silences[silence_id] = silence
+            self._save_silences()
+        self._changed.set()  # alerts it held back may be due now
+        return silence
+
+    def _save_silences(self) -> None:
+        now = self.now()
+        for key, silence in list(self.silences.items()):
+            if now - silence.ends_at > SILENCE_RECORD:
+                del self.silences[key]
+        self.store.put(SILENCES, [s.to_dict() for s in self.silences.values()])
+        self.dispatcher.set_silences(self.silences.values())
 
     # -- loops -----------------------------------------------------------------------------
 

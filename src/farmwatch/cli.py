@@ -417,7 +417,7 @@ def cmd_alerting_run(args: argparse.Namespace) -> int:
     service.start()
     api = start_api(
         settings, deployment, None, None, port=args.api_port,
-        routers=[alerting_router(service.store, service.acknowledge)],
+        routers=[alerting_router(service.store, service.acknowledge, silencing=service)],
     )  # fmt: skip
     if settings.alerting.public_url is None:  # the API's real port (0 picks a free one)
         service.public_url = f"http://{settings.api.host}:{api.port}"

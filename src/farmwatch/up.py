@@ -174,7 +174,11 @@ class Pipeline:
             port = new_port
         routers = []
         if self.alerting is not None:
-            routers.append(alerting_router(self.alerting.store, self.alerting.acknowledge))
+            routers.append(
+                alerting_router(
+                    self.alerting.store, self.alerting.acknowledge, silencing=self.alerting
+                )
+            )
         return start_api(
             self.settings, deployment, self.ingest, self.ingest.dead_letters, port=port,
             routers=routers,
