@@ -5,6 +5,7 @@ Every sequence number the simulated nodes publish is counted in the store.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -138,6 +139,9 @@ def test_up_on_embedded_defaults_stores_every_reading_in_sqlite(tmp_path: Path) 
         with urllib.request.urlopen(dashboard + "/", timeout=10) as response:
             page = response.read().decode()
         assert "Oxy hòa tan" in page or "Nhiệt độ" in page
+        with urllib.request.urlopen(dashboard + "/api/v1/alerts", timeout=10) as response:
+            assert isinstance(json.loads(response.read()), list)  # alerting runs inside up
+        assert "alerts      : on MQTT" in up.output
         query = subprocess.run(
             [sys.executable, "-m", "farmwatch", "query", "--data-dir", str(tmp_path)],
             capture_output=True,
