@@ -110,7 +110,13 @@ class AlertingService:
                 self.dispatcher.load(saved)
             except (ValueError, KeyError) as exc:
                 log.warning("routing state not restored (%s): groups start afresh", exc)
-        self.renderer = MessageRenderer(self._ack_link)
+        names = {
+            (farm.id, node.id): node.description
+            for farm in deployment.farms
+            for node in farm.nodes
+            if node.description  # "ao 2", "chuồng nái": what the farmer calls it
+        }
+        self.renderer = MessageRenderer(self._ack_link, names)
         self.receivers = config.routing.receivers_by_name()
 
     # -- life cycle ------------------------------------------------------------------------
