@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from farmwatch_alerting.alert import Alert, AlertState, Severity
 from farmwatch_alerting.api import alerting_router
 from farmwatch_alerting.store import AlertStore
 from fastapi import FastAPI
+from support.asgi import served as served_app
 
 T0 = datetime(2026, 7, 15, 19, 40, tzinfo=UTC)
 
@@ -31,16 +29,8 @@ def served(tmp_path: Path) -> Iterator[tuple[httpx.Client, AlertStore, list[str]
 
     app = FastAPI()
     app.include_router(alerting_router(store, acknowledge, clock=lambda: T0))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+    with served_app(app) as client:
         yield client, store, acked
-    server.should_exit = True
-    thread.join(10)
     store.close()
 
 

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from farmwatch_alerting.api import alerting_router
 from farmwatch_alerting.config import default_config
 from farmwatch_alerting.service import AlertingService
 from farmwatch_core.mqtt_settings import MqttSettings
 from farmwatch_core.registry import parse_registry
 from fastapi import FastAPI
+from support.asgi import served as served_app
 
 REGISTRY = parse_registry(
     "farms: [{id: pond-01, name: Ao cá bà Hương, model: aquaculture_pond, nodes: [{id: n1}]}]"
@@ -43,16 +41,8 @@ def served(tmp_path: Path) -> Iterator[tuple[httpx.Client, AlertingService, Cloc
     service = make_service(tmp_path / "data", clock)
     app = FastAPI()
     app.include_router(alerting_router(service.store, service.acknowledge, clock, service))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+    with served_app(app) as client:
         yield client, service, clock
-    server.should_exit = True
-    thread.join(10)
     service.stop()
 
 
