@@ -112,12 +112,12 @@ def main() -> None:
             for value in record.readings.values():
                 total += value
 
+    farms = scenario.deployment.farms
+    shared = {farm.id: profile_for_model(farm.model).shared_quantities for farm in farms}
+    farm_nodes = {farm.id: [node.id for node in farm.nodes] for farm in farms}
+
     def faults() -> None:
-        farms = scenario.deployment.farms
-        suite = FaultSuite(
-            {farm.id: profile_for_model(farm.model).shared_quantities for farm in farms},
-            {farm.id: [node.id for node in farm.nodes] for farm in farms},
-        )
+        suite = FaultSuite(shared, farm_nodes)  # profiles read above: YAML is not the suite
         for farm, node, record in rows:
             suite.observe(farm, node, record.ts, record.readings)
 

@@ -9,7 +9,9 @@ false, which shows the detectors' false-alarm rate on normal data.
 Targets (issue 6): recall ≥ 0.95 and precision ≥ 0.9 for every sensor-fault kind.
 
 The last line printed is one JSON object: per kind ``recall``, ``precision``, ``alarms``,
-``delay_median_s``, plus ``readings_per_s`` and ``clean_false_alarms_per_node_day``.
+``delay_median_s``, plus ``readings_per_s`` (wall clock, the suite and the alarm bookkeeping)
+and ``clean_false_alarms_per_node_day``. ``--reference`` runs the suite's per-detector
+reference path instead of its fused fast path: the same figures, slower.
 
     .venv/bin/python bench/faults.py                     # 24 farms, 14 days, 8 per kind
     .venv/bin/python bench/faults.py --farms-per-model 1 --days 7 --per-kind 1   # quick
@@ -36,6 +38,11 @@ def main() -> None:
     parser.add_argument("--per-kind", type=int, default=8)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--nodes-per-farm", type=int, default=2)
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="run the suite's per-detector reference path instead of its fused fast path",
+    )
     args = parser.parse_args()
 
     # Drift is found against neighbours, so drifts go on quantities nodes of a farm share.
@@ -64,12 +71,12 @@ def main() -> None:
         farm.id: profile_for_model(farm.model).shared_quantities
         for farm in scenario.deployment.farms
     }
-    alarms, readings = run_detectors(rows, shared)
+    alarms, readings = run_detectors(rows, shared, fused=not args.reference)
     elapsed = time.perf_counter() - started
     scores = evaluate(labels, alarms)
 
     clean_rows = list(generate_dataset(scenario, faults=False, events=False))
-    clean_alarms, _ = run_detectors(clean_rows, shared)
+    clean_alarms, _ = run_detectors(clean_rows, shared, fused=not args.reference)
     clean_rate = len(clean_alarms) / (nodes * args.days)
 
     print(
@@ -92,6 +99,7 @@ def main() -> None:
         nodes=nodes,
         days=args.days,
         per_kind=args.per_kind,
+        path="reference" if args.reference else "fused",
         readings_scored=readings,
         readings_per_s=round(readings / elapsed),
         clean_false_alarms_per_node_day=round(clean_rate, 4),

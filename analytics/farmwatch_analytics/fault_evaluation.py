@@ -151,17 +151,20 @@ def run_detectors(
     rows: Iterable[Row],
     shared: Mapping[str, Collection[str]] | None = None,
     merge: timedelta = timedelta(minutes=30),
+    *,
+    fused: bool = True,
 ) -> tuple[list[Alarm], int]:
     """Stream ``rows`` through a :class:`FaultSuite`; return the alarms and readings scored.
 
     Rows must come in time order, as they would from the broker. ``shared`` maps a farm to
     the quantities its nodes measure in the same medium (``ModelProfile.shared_quantities``).
+    ``fused=False`` takes the suite's per-detector reference path (same alarms, slower).
     """
     rows = list(rows)
     farm_nodes: dict[str, set[str]] = defaultdict(set)
     for farm, node, _record in rows:
         farm_nodes[farm].add(node)
-    suite = FaultSuite(shared, farm_nodes)
+    suite = FaultSuite(shared, farm_nodes, fused=fused)
     builder = _AlarmBuilder(merge)
     for farm, node, record in rows:
         for finding in suite.observe(farm, node, record.ts, record.readings):

@@ -7,6 +7,8 @@ kind must be found on this small farm set, and the clean twin must stay nearly s
 
 from __future__ import annotations
 
+import math
+import random
 from functools import cache
 
 import pytest
@@ -20,6 +22,7 @@ from farmwatch_analytics.fault_evaluation import (
     SENSOR_FAULT_KINDS,
     Alarm,
     FaultScore,
+    _overlaps,
     evaluate,
     run_detectors,
 )
@@ -27,6 +30,7 @@ from farmwatch_analytics.model_profiles import profile_for_model
 from farmwatch_core.registry import ModelType
 from farmwatch_simulators.dataset import generate_dataset
 from farmwatch_simulators.fault_bench import build_fault_scenario
+from farmwatch_simulators.faults import Label
 from farmwatch_simulators.scenarios import Scenario, parse_scenario
 
 DAYS = 9
@@ -49,12 +53,17 @@ def shared() -> dict[str, tuple[str, ...]]:
 
 
 @cache
-def faulted() -> tuple[dict[str, FaultScore], list[Alarm]]:
+def faulted_alarms() -> tuple[list[Label], list[Alarm]]:
     run = generate_dataset(scenario())
     rows = list(run)
     alarms, readings = run_detectors(rows, shared())
     assert readings > 100_000
-    return evaluate(run.labels(), alarms), alarms
+    return run.labels(), alarms
+
+
+def faulted() -> tuple[dict[str, FaultScore], list[Alarm]]:
+    labels, alarms = faulted_alarms()
+    return evaluate(labels, alarms), alarms
 
 
 @pytest.mark.parametrize("kind", SENSOR_FAULT_KINDS)
@@ -65,11 +74,17 @@ def test_every_injected_fault_kind_is_found(kind: str) -> None:
 
 
 def test_alarms_point_at_real_faults() -> None:
-    scores, _ = faulted()
-    alarms = sum(score.alarms for score in scores.values())
-    true = sum(score.true_alarms for score in scores.values())
-    assert alarms > 0
-    assert true / alarms >= 0.9
+    """At most two alarms of the run (216 node-days) overlap no label of their farm.
+
+    Counted as alarms, not as a share: a share rises when a true alarm breaks into fragments
+    (the neighbour-drift alarms did, before they were held while a bias lasts) and falls when
+    they merge, and summing the kinds' shares counts a spike alarm three times (spike, unit
+    error, noise burst). The two are a noise and a spike alarm on soil moisture.
+    """
+    labels, alarms = faulted_alarms()
+    false = [alarm for alarm in alarms if not any(_overlaps(alarm, label) for label in labels)]
+    assert len(alarms) >= 10
+    assert len(false) <= 2, false
 
 
 def test_clean_farms_stay_nearly_silent() -> None:
@@ -126,4 +141,54 @@ def test_neighbour_drift_ignores_a_steady_calibration_offset() -> None:
         offset = 0.4 + (0.02 if (i // 6) % 2 else -0.02)  # a steady offset with slow wander
         det.learn_one(offset, i * step)
         scores.append(det.score_one(offset, (i + 1) * step))
+    assert max(scores) < ALARM
+
+
+def _wandering_difference(seed: int, bias_at: int | None = None, bias: float = 5.0) -> list[float]:
+    """Ten days of 5-minute node-minus-neighbour NH3 differences (ppm) that wander slowly.
+
+    Like two barn nodes' (bench/faults.py's missed drift before the change-point test): each
+    node's own slow drift makes the difference wander by ±2-3 ppm over a day or more, with
+    0.6 ppm of sensor noise on top; optionally a 12-hour calibration bias from ``bias_at``.
+    """
+    rng = random.Random(seed)
+    phase = rng.uniform(0.0, 2 * math.pi)
+    out = []
+    for i in range(12 * 24 * 10):
+        hours = i / 12
+        x = 2.4 * math.sin(2 * math.pi * hours / 72 + phase)
+        x += 0.8 * math.sin(2 * math.pi * hours / 31 + 2 * phase) + rng.gauss(0.0, 0.6)
+        if bias_at is not None and bias_at <= i < bias_at + 12 * 12:
+            x += bias
+        out.append(x)
+    return out
+
+
+def _scores(det: NeighbourDriftDetector, values: list[float]) -> list[float]:
+    scores = []
+    for i, x in enumerate(values):
+        scores.append(det.score_one(x, i * 300.0))
+        det.learn_one(x, i * 300.0)
+    return scores
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_neighbour_drift_catches_a_bias_on_a_slowly_wandering_difference(seed: int) -> None:
+    """A 5 ppm bias where the difference wanders ±2.4 ppm: found at its onset, held after.
+
+    No average can see it (the wander is as large and as slow), but the jump takes one
+    reading and the wander hours: the change-point test flags it within a quarter of an hour.
+    """
+    onset = 12 * 24 * 5
+    scores = _scores(NeighbourDriftDetector(), _wandering_difference(seed, bias_at=onset))
+    assert max(scores[:onset]) < ALARM  # five days of wander: nothing
+    flagged = [i - onset for i in range(onset, len(scores)) if scores[i] >= ALARM]
+    assert flagged
+    assert flagged[0] <= 3, flagged[:5]
+    assert min(scores[onset + 3 : onset + 12 * 6]) >= ALARM  # held while the bias lasts
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_neighbour_drift_stays_quiet_on_the_wander_alone(seed: int) -> None:
+    scores = _scores(NeighbourDriftDetector(), _wandering_difference(seed))
     assert max(scores) < ALARM
