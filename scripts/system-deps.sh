@@ -2,6 +2,7 @@
 # Installs the Debian/Ubuntu packages farmwatch needs, only if they are missing.
 #   scripts/system-deps.sh venv          python3-venv (to create .venv on a fresh machine)
 #   scripts/system-deps.sh test          + mosquitto and influxdb (the real services tests start)
+#                                          and chromium (browser tests of the built-in page)
 # Needs root (or sudo) only when something is missing; otherwise it prints what to install.
 set -euo pipefail
 
@@ -17,6 +18,7 @@ if [ "${1:-venv}" = "test" ]; then
   need_bin mosquitto mosquitto
   need_bin influxd influxdb
   need_bin systemd-analyze systemd   # verifies the edge's systemd unit file
+  need_bin chromium chromium         # the built-in page's browser tests (driven by playwright)
 fi
 
 [ ${#want[@]} -eq 0 ] && exit 0

@@ -1,4 +1,8 @@
-"""farmwatch dashboards: Grafana dashboards as code and the built-in mobile page.
+"""farmwatch dashboards: Grafana dashboards as code, and the built-in mobile page.
 
-Built in the dashboards issue; the package exists now so the workspace layout is final.
+Grafana: the dashboards are built with grafana-foundation-sdk from the deployment registry
+(names, cooperatives, coordinates) and the analytics model profiles (limits drawn as
+thresholds); ``farmwatch dashboards generate`` writes them as JSON with Grafana provisioning
+files, and ``farmwatch dashboards push`` uploads them to an existing Grafana. See
+docs/dashboards.md.
 """

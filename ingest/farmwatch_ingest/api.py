@@ -269,8 +269,9 @@ def create_app(  # noqa: PLR0915 - one small closure per route, kept together
             "last_write_at": stats.last_write_at,
         }
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    @app.get("/plain", response_class=HTMLResponse, include_in_schema=False)
     def page(lang: str = "vi") -> str:
+        """The latest readings without scripts (the built-in page's fallback for old phones)."""
         try:
             rows = store.latest()
         except StoreUnavailable as exc:
@@ -309,7 +310,7 @@ _TEXT = {
 
 def _render_page(rows: list[Any], deployment: Deployment | None, lang: str, error: str) -> str:
     """A small server-rendered page (no scripts, no CDN) that refreshes itself: works on any
-    phone over a slow link. The full mobile page comes with the dashboards issue."""
+    phone over a slow link; the live page at ``/`` (farmwatch_dashboards.page) links to it."""
     text = _TEXT[lang]
     by_node: dict[tuple[str, str], list[Any]] = {}
     for row in rows:

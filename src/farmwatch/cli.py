@@ -398,7 +398,7 @@ def cmd_alerting_run(args: argparse.Namespace) -> int:
     from farmwatch_alerting.api import alerting_router
     from farmwatch_alerting.routing_config import AlertingConfigError
 
-    from farmwatch.components import build_alerting, load_deployment, start_api
+    from farmwatch.components import build_alerting, load_deployment, open_alerts_of, start_api
 
     settings = _settings(args, **_alerting_overrides(args))
     deployment = load_deployment(settings)
@@ -418,6 +418,7 @@ def cmd_alerting_run(args: argparse.Namespace) -> int:
     api = start_api(
         settings, deployment, None, None, port=args.api_port,
         routers=[alerting_router(service.store, service.acknowledge, silencing=service)],
+        open_alerts=open_alerts_of(service),
     )  # fmt: skip
     if settings.alerting.public_url is None:  # the API's real port (0 picks a free one)
         service.public_url = f"http://{settings.api.host}:{api.port}"
@@ -522,6 +523,58 @@ def _add_alerting_commands(sub: Any) -> None:
     acheck.set_defaults(func=cmd_alerting_check)
 
 
+def cmd_dashboards_generate(args: argparse.Namespace) -> int:
+    """Write the Grafana dashboards, gazetteer and provisioning files for a registry."""
+    from farmwatch_dashboards.generate import write_files
+
+    deployment = load_registry(args.registry)
+    written = write_files(deployment, args.out)
+    print(f"wrote {len(written)} files under {args.out} (from {args.registry})")
+    return 0
+
+
+def cmd_dashboards_push(args: argparse.Namespace) -> int:
+    """Upload the generated dashboards to an existing Grafana (create or update)."""
+    from farmwatch_dashboards.push import PushError, push_dashboards
+
+    files = sorted((args.source / "dashboards").glob("*.json"))
+    if not files:
+        print(f"no dashboards in {args.source / 'dashboards'}; run `farmwatch dashboards generate`")
+        return 2
+    try:
+        result = push_dashboards(args.grafana_url, args.token, files, args.folder)
+    except PushError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"pushed {len(result.dashboards)} dashboards to folder {result.folder_uid!r}")
+    return 0
+
+
+def _add_dashboards_commands(sub: Any) -> None:
+    dashboards = sub.add_parser("dashboards", help="Grafana dashboards as code")
+    dashboards_sub = dashboards.add_subparsers(dest="dashboards_command", required=True)
+    gen = dashboards_sub.add_parser(
+        "generate", help="write dashboards JSON, gazetteer and provisioning files"
+    )
+    gen.add_argument(
+        "--registry", type=Path, default=Path("deploy/registry.yaml"), help="deployment registry"
+    )
+    gen.add_argument("--out", type=Path, default=Path("dashboards/grafana"), help="output folder")
+    gen.set_defaults(func=cmd_dashboards_generate)
+    push = dashboards_sub.add_parser("push", help="upload the dashboards to an existing Grafana")
+    push.add_argument("--grafana-url", required=True, help="e.g. https://grafana.example.org")
+    push.add_argument(
+        "--token",
+        default=os.environ.get("GRAFANA_TOKEN"),
+        help="service account token (default: $GRAFANA_TOKEN)",
+    )
+    push.add_argument("--folder", default="farmwatch", help="Grafana folder (created if missing)")
+    push.add_argument(
+        "--source", type=Path, default=Path("dashboards/grafana"), help="generated files folder"
+    )
+    push.set_defaults(func=cmd_dashboards_push)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="farmwatch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -598,6 +651,7 @@ def build_parser() -> argparse.ArgumentParser:
     nab.set_defaults(func=cmd_analytics_nab_detector)
 
     _add_alerting_commands(sub)
+    _add_dashboards_commands(sub)
     return parser
 
 

@@ -13,12 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from farmwatch_core.contract import TimeWindow
 from farmwatch_core.registry import Deployment, load_registry
 from farmwatch_core.settings import FarmwatchSettings
+from farmwatch_dashboards.page import OpenAlerts, page_router
 from farmwatch_ingest.api import create_app
 from farmwatch_ingest.deadletter import DeadLetterStore
 from farmwatch_ingest.service import IngestService
@@ -99,9 +100,12 @@ def start_api(
     *,
     port: int | None = None,
     routers: Sequence[APIRouter] = (),
+    open_alerts: OpenAlerts | None = None,
 ) -> ApiServer:
+    """The farmwatch HTTP app: the API, the built-in page at ``/``, and ``routers``."""
     store = open_store(settings)
-    app = create_app(store, dead_letters, deployment, ingest, routers)
+    page = page_router(deployment, store.latest, open_alerts)
+    app = create_app(store, dead_letters, deployment, ingest, [page, *routers])
     config = uvicorn.Config(
         app,
         host=settings.api.host,
@@ -150,3 +154,13 @@ def build_alerting(
         public_url=public,
         tick_s=settings.alerting.tick_s,
     )
+
+
+def open_alerts_of(service: AlertingService) -> OpenAlerts:
+    """The page's view of the alerting service: firing and acknowledged alerts, newest first."""
+
+    def alerts() -> list[dict[str, Any]]:
+        found = sorted(service.store.open_alerts().items(), reverse=True)
+        return [{"id": i, **a.as_json()} for i, a in found if a.active]
+
+    return alerts

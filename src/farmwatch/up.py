@@ -33,7 +33,13 @@ from farmwatch.broker import (
     port_is_open,
     speaks_mqtt,
 )
-from farmwatch.components import ApiServer, build_alerting, build_ingest, start_api
+from farmwatch.components import (
+    ApiServer,
+    build_alerting,
+    build_ingest,
+    open_alerts_of,
+    start_api,
+)
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +188,7 @@ class Pipeline:
         return start_api(
             self.settings, deployment, self.ingest, self.ingest.dead_letters, port=port,
             routers=routers,
+            open_alerts=open_alerts_of(self.alerting) if self.alerting is not None else None,
         )  # fmt: skip
 
     def _summary(self, deployment: Deployment) -> None:

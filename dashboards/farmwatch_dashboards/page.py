@@ -1,0 +1,155 @@
+"""The built-in page: what a farmer opens on a phone when there is no Grafana.
+
+Served by the farmwatch HTTP app at ``/``, from files in ``page/`` (one HTML shell, one script,
+one stylesheet, and uPlot vendored in ``page/vendor/``: no CDN, no build step, ~75 KB in all
+before gzip, so it loads over a rural 3G link). The script reads the same JSON API as
+everyone else (``/api/v1/nodes``, ``/api/v1/latest``, ``.../series``, ``/api/v1/alerts``)
+plus two routes here:
+
+* ``/api/v1/page/meta`` — farms and nodes from the registry, the quantities' names in
+  Vietnamese and English with units, and each model type's limits (from the model profiles)
+  so values are coloured the way the alert rules judge them;
+* ``/api/v1/page/events`` — Server-Sent Events: every few seconds the readings that changed
+  and the open alerts. SSE rather than WebSocket: one-way is all the page needs, it passes
+  proxies, and the browser reconnects by itself after a dropped link.
+
+Without JavaScript the page points to ``/plain`` (server-rendered, refreshes itself).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from farmwatch_analytics.model_profiles import profile_for_model
+from farmwatch_core.contract import QUANTITIES
+from farmwatch_core.contract.derived import DERIVED
+from farmwatch_core.registry import Deployment
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
+
+__all__ = ["PAGE_DIR", "OpenAlerts", "page_router"]
+
+PAGE_DIR = Path(__file__).parent / "page"
+# What may be fetched from /assets/: file name → (path, media type). A fixed list, not a
+# directory listing, so nothing else under the package can be read over HTTP.
+_ASSETS = {
+    "app.js": ("app.js", "text/javascript; charset=utf-8"),
+    "app.css": ("app.css", "text/css; charset=utf-8"),
+    "uplot.min.js": ("vendor/uplot.min.js", "text/javascript; charset=utf-8"),
+    "uplot.min.css": ("vendor/uplot.min.css", "text/css; charset=utf-8"),
+}
+_UNITS = {"degC": "°C", "1": "", "pH": ""}
+
+Latest = Callable[[], Sequence[Any]]  # rows with farm_id, node_id, quantity, value, ts
+OpenAlerts = Callable[[], list[dict[str, Any]]]
+
+
+def _meta(deployment: Deployment | None) -> dict[str, Any]:
+    farms = []
+    limits: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for farm in deployment.farms if deployment else ():
+        farms.append(
+            {
+                "id": farm.id, "name": farm.name, "model": farm.model.value,
+                "cooperative": farm.cooperative, "district": farm.district,
+                "nodes": [{"id": n.id, "name": n.description or n.id} for n in farm.nodes],
+            }
+        )  # fmt: skip
+        if farm.model.value not in limits:
+            profile = profile_for_model(farm.model)
+            limits[farm.model.value] = {
+                subject: [
+                    {
+                        "severity": lim.severity.value,
+                        "below": lim.below,
+                        "above": lim.above,
+                        "source": lim.source,
+                    }
+                    for lim in profile.limits_by_severity[subject]
+                ]
+                for subject in profile.limits
+            }
+    specs: list[tuple[str, Any]] = [*QUANTITIES.items(), *DERIVED.items()]
+    names = {
+        name: {"vi": spec.label_vi, "en": spec.label_en, "unit": _UNITS.get(spec.unit, spec.unit)}
+        for name, spec in specs
+    }
+    derived = dict.fromkeys(DERIVED, True)
+    return {"farms": farms, "quantities": names, "derived": derived, "limits": limits}
+
+
+def _row(row: Any) -> dict[str, Any]:
+    ts: datetime = row.ts
+    return {
+        "farm_id": row.farm_id, "node_id": row.node_id, "quantity": row.quantity,
+        "value": row.value, "ts": ts.isoformat().replace("+00:00", "Z"),
+    }  # fmt: skip
+
+
+def page_router(
+    deployment: Deployment | None,
+    latest: Latest,
+    open_alerts: OpenAlerts | None = None,
+    every_s: float = 3.0,
+) -> APIRouter:
+    """``/``, its assets, its metadata and its live events; include in the farmwatch app."""
+    router = APIRouter()
+    meta = _meta(deployment)
+    shell = (PAGE_DIR / "index.html").read_text(encoding="utf-8")
+
+    @router.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index(lang: str = "vi") -> str:
+        return shell.replace("{{lang}}", "en" if lang == "en" else "vi")
+
+    @router.get("/assets/{name}", include_in_schema=False)
+    def asset(name: str) -> FileResponse:
+        if name not in _ASSETS:
+            raise HTTPException(404, "no such asset")
+        path, media = _ASSETS[name]
+        return FileResponse(
+            PAGE_DIR / path, media_type=media, headers={"Cache-Control": "max-age=3600"}
+        )
+
+    @router.get("/api/v1/page/meta", tags=["page"])
+    def page_meta() -> dict[str, Any]:
+        """Farms, nodes, quantity names (vi/en) with units, and each model type's limits."""
+        return meta
+
+    @router.get("/api/v1/page/events", tags=["page"])
+    async def events(request: Request) -> StreamingResponse:
+        """Server-Sent Events: ``update`` with the readings that changed and the open alerts."""
+
+        async def stream() -> AsyncIterator[bytes]:
+            sent: dict[tuple[str, str, str], str] = {}
+            yield b"retry: 3000\n\n"  # reconnect after 3 s when the link drops
+            while not await request.is_disconnected():
+                try:
+                    rows = await asyncio.to_thread(latest)
+                    alerts = await asyncio.to_thread(open_alerts) if open_alerts else []
+                except Exception as exc:  # noqa: BLE001 - the page shows it and keeps trying
+                    body: dict[str, Any] = {"error": str(exc)}
+                else:
+                    changed: list[dict[str, Any]] = []
+                    for row in rows:
+                        item = _row(row)
+                        key = (item["farm_id"], item["node_id"], item["quantity"])
+                        if sent.get(key) != item["ts"]:
+                            sent[key] = item["ts"]
+                            changed.append(item)
+                    body = {"latest": changed, "alerts": alerts}
+                data = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+                yield f"event: update\ndata: {data}\n\n".encode()
+                await asyncio.sleep(every_s)
+
+        return StreamingResponse(
+            stream(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    return router

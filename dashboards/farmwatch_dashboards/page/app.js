@@ -1,0 +1,258 @@
+// farmwatch built-in page: farms, latest values coloured against the profiles' limits, charts of
+// the last 24 h / 7 d, open alerts with an Acknowledge button, all live over Server-Sent Events.
+// Plain JavaScript, no build step: a cooperative can read and change it.
+"use strict";
+
+const LANG = document.documentElement.lang === "en" ? "en" : "vi";
+const T = {
+  vi: {
+    live: "Trực tiếp", offline: "Mất kết nối", other: "English", otherHref: "?lang=en",
+    online: "đang gửi", silent: "không gửi", unknown: "chưa rõ", seen: "Cập nhật",
+    none: "Chưa có số liệu.", alerts: "Cảnh báo", noAlerts: "Không có cảnh báo.",
+    ack: "Xác nhận", acked: "Đã xác nhận", askName: "Tên của bạn (để ghi ai đã xác nhận):",
+    day: "24 giờ", week: "7 ngày", nodes: "nút đo", since: "từ", noData: "Không có số liệu.",
+    models: { aquaculture_pond: "Ao nuôi thủy sản", pig_barn: "Chuồng lợn", poultry_house: "Chuồng gà",
+              greenhouse: "Nhà màng", rice_field: "Ruộng lúa", lychee_orchard: "Vườn vải" },
+  },
+  en: {
+    live: "Live", offline: "Disconnected", other: "Tiếng Việt", otherHref: "?lang=vi",
+    online: "reporting", silent: "silent", unknown: "unknown", seen: "Updated",
+    none: "No readings yet.", alerts: "Alerts", noAlerts: "No alerts.",
+    ack: "Acknowledge", acked: "Acknowledged", askName: "Your name (recorded with the acknowledgement):",
+    day: "24 h", week: "7 days", nodes: "nodes", since: "since", noData: "No data.",
+    models: { aquaculture_pond: "Aquaculture pond", pig_barn: "Pig barn", poultry_house: "Poultry house",
+              greenhouse: "Greenhouse", rice_field: "Rice field", lychee_orchard: "Lychee orchard" },
+  },
+}[LANG];
+
+const state = { meta: null, latest: new Map(), nodes: new Map(), alerts: [], open: null };
+const $ = (sel, root = document) => root.querySelector(sel);
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+// Times are stored in UTC and shown in Hải Dương time, whatever the phone's own zone.
+const TIME = new Intl.DateTimeFormat(LANG === "vi" ? "vi-VN" : "en-GB", {
+  timeZone: "Asia/Ho_Chi_Minh", hour: "2-digit", minute: "2-digit", day: "2-digit", month: "2-digit",
+});
+const NUMBER = new Intl.NumberFormat(LANG === "vi" ? "vi-VN" : "en-GB", { maximumSignificantDigits: 4 });
+const local = (iso) => TIME.format(new Date(iso));
+
+function label(q) {
+  const spec = state.meta.quantities[q];
+  return spec ? spec[LANG] : q;
+}
+
+function unit(q) {
+  const u = (state.meta.quantities[q] || {}).unit || "";
+  return u && u !== "%" && u !== "°C" ? " " + u : u;
+}
+
+// The most severe limit a value breaches, for the farm's model type (as the alert rules judge).
+function severity(farm, q, value) {
+  const limits = (state.meta.limits[farm.model] || {})[q] || [];
+  for (const lim of limits) {
+    if ((lim.below !== null && value < lim.below) || (lim.above !== null && value > lim.above)) {
+      return lim.severity;
+    }
+  }
+  return "";
+}
+
+async function getJSON(url) {
+  const response = await fetch(url, { headers: { Accept: "application/json" } });
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return response.json();
+}
+
+function mergeLatest(rows) {
+  for (const row of rows) state.latest.set(`${row.farm_id}|${row.node_id}|${row.quantity}`, row);
+}
+
+function renderAlerts() {
+  const box = $("#alerts");
+  box.replaceChildren(el("h2", {}, `${T.alerts} (${state.alerts.length})`));
+  if (!state.alerts.length) box.append(el("p", { class: "note" }, T.noAlerts));
+  for (const alert of state.alerts) {
+    const notes = alert.annotations || {};
+    const labels = alert.labels || {};
+    const farm = state.meta.farms.find((f) => f.id === labels.farm);
+    const node = farm && farm.nodes.find((n) => n.id === labels.node);
+    const where = `${notes.farm_name || (farm && farm.name) || labels.farm} / ${node ? node.name : labels.node || ""}`;
+    const what = labels.quantity ? label(labels.quantity) : labels.alertname;
+    const number = (text) => (isNaN(parseFloat(text)) ? text : NUMBER.format(parseFloat(text)));
+    const value = notes.value ? ` ${number(notes.value)}${notes.unit ? unit(labels.quantity) : ""}` : "";
+    const limit = notes.limit ? ` (${notes.direction === "above" ? ">" : "<"} ${number(notes.limit)})` : "";
+    const row = el("div", { class: `alert ${alert.severity} ${alert.state}`, "data-id": alert.id },
+      el("div", { class: "what" }, el("strong", {}, `${what}${value}${limit}`), el("br"), where,
+        el("div", { class: "when" }, `${T.since} ${local(alert.starts_at)}`)));
+    if (alert.state === "firing") {
+      row.append(el("button", { class: "primary", onclick: () => acknowledge(alert) }, T.ack));
+    } else if (alert.state === "acknowledged") {
+      row.append(el("span", { class: "acked" }, `${T.acked}: ${alert.acknowledged_by || ""}`));
+    }
+    box.append(row);
+  }
+}
+
+async function acknowledge(alert) {
+  let name = localStorage.getItem("farmwatch-name");
+  if (!name) {
+    name = (window.prompt(T.askName) || "").trim();
+    if (!name) return;
+    localStorage.setItem("farmwatch-name", name);
+  }
+  const response = await fetch(`/api/v1/alerts/${alert.id}/ack`, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ by: name }),
+  });
+  if (response.ok) {
+    const updated = await response.json();
+    alert.state = updated.state;
+    alert.acknowledged_by = updated.acknowledged_by;
+    renderAlerts();
+  }
+}
+
+function renderFarms() {
+  const main = $("#farms");
+  main.replaceChildren();
+  if (!state.meta.farms.length && !state.latest.size) main.append(el("p", { class: "note" }, T.none));
+  for (const farm of state.meta.farms) {
+    const online = farm.nodes.filter((n) => (state.nodes.get(`${farm.id}|${n.id}`) || {}).state === "online");
+    const card = el("section", { class: "farm", "data-farm": farm.id },
+      el("h2", {}, farm.name),
+      el("div", { class: "sub" }, `${T.models[farm.model] || farm.model} · ${online.length}/${farm.nodes.length} ${T.nodes}`));
+    for (const node of farm.nodes) card.append(renderNode(farm, node));
+    main.append(card);
+  }
+}
+
+// Readings first, then what analytics derived from them, the node's own health last.
+const HEALTH = new Set(["battery_voltage", "rssi"]);
+function rank(q) {
+  if (HEALTH.has(q)) return 2;
+  return state.meta.quantities[q] && !(q in (state.meta.derived || {})) ? 0 : 1;
+}
+
+function renderNode(farm, node) {
+  const key = `${farm.id}|${node.id}`;
+  const status = (state.nodes.get(key) || {}).state || "unknown";
+  const rows = [...state.latest.values()].filter((r) => r.farm_id === farm.id && r.node_id === node.id
+    && !r.quantity.startsWith("anomaly_"));
+  const box = el("div", { class: "node", "data-node": key },
+    el("h3", { onclick: () => toggleChart(farm, node) },
+      el("span", { class: `dot ${status}`, title: T[status === "online" ? "online" : status === "offline" ? "silent" : "unknown"] }),
+      node.name));
+  const values = el("div", { class: "values" });
+  let newest = "";
+  for (const row of rows.sort((a, b) => rank(a.quantity) - rank(b.quantity)
+    || label(a.quantity).localeCompare(label(b.quantity)))) {
+    const level = severity(farm, row.quantity, row.value);
+    values.append(el("span", {}, label(row.quantity)),
+      el("span", { class: `v ${level}`, "data-q": row.quantity }, NUMBER.format(row.value) + unit(row.quantity)));
+    if (row.ts > newest) newest = row.ts;
+  }
+  box.append(values);
+  if (newest) box.append(el("div", { class: "seen" }, `${T.seen}: ${local(newest)}`));
+  if (state.open && state.open.key === key) box.append(state.open.box);
+  return box;
+}
+
+async function toggleChart(farm, node) {
+  const key = `${farm.id}|${node.id}`;
+  if (state.open && state.open.key === key) { state.open = null; renderFarms(); return; }
+  const quantities = [...state.latest.values()]
+    .filter((r) => r.farm_id === farm.id && r.node_id === node.id && r.quantity in state.meta.quantities
+      && !r.quantity.startsWith("anomaly_")).map((r) => r.quantity)
+    .sort((a, b) => rank(a) - rank(b) || label(a).localeCompare(label(b)));
+  const box = el("div", { class: "chart" });
+  state.open = { key, box, farm, node, quantity: quantities[0], days: 1 };
+  const select = el("select", { onchange: (e) => { state.open.quantity = e.target.value; drawChart(); } },
+    ...quantities.map((q) => el("option", { value: q }, label(q))));
+  const day = el("button", { "aria-pressed": "true", onclick: () => setDays(1, day, week) }, T.day);
+  const week = el("button", { "aria-pressed": "false", onclick: () => setDays(7, week, day) }, T.week);
+  box.append(el("div", { class: "bar" }, select, day, week), el("div", { class: "plot" }));
+  renderFarms();
+  drawChart();
+}
+
+function setDays(days, on, off) {
+  on.setAttribute("aria-pressed", "true");
+  off.setAttribute("aria-pressed", "false");
+  state.open.days = days;
+  drawChart();
+}
+
+async function drawChart() {
+  const open = state.open;
+  if (!open || !open.quantity) return;
+  const end = new Date();
+  const start = new Date(end - open.days * 86400e3);
+  const interval = open.days > 1 ? 3600 : 300;
+  const url = `/api/v1/farms/${open.farm.id}/nodes/${open.node.id}/series?quantity=${open.quantity}`
+    + `&interval_s=${interval}&start=${start.toISOString()}&end=${end.toISOString()}`;
+  const plot = $(".plot", open.box);
+  let buckets = [];
+  try { buckets = await getJSON(url); } catch (err) { plot.replaceChildren(el("p", { class: "note" }, String(err))); return; }
+  if (!buckets.length) { plot.replaceChildren(el("p", { class: "note" }, T.noData)); return; }
+  const xs = buckets.map((b) => Date.parse(b.start) / 1000);
+  const ys = buckets.map((b) => b.value);
+  const series = [{}, { label: label(open.quantity), stroke: "#2f6d3a", width: 2 }];
+  const data = [xs, ys];
+  for (const lim of (state.meta.limits[open.farm.model] || {})[open.quantity] || []) {
+    const level = lim.below !== null ? lim.below : lim.above;
+    data.push(xs.map(() => level));
+    series.push({ label: `${lim.severity} ${level}`, stroke: lim.severity === "critical" ? "#b3261e" : "#b86e00", dash: [6, 4], width: 1 });
+  }
+  const width = Math.max(260, plot.clientWidth || open.box.clientWidth || 320);
+  plot.replaceChildren();
+  const range = [start / 1000, end / 1000];
+  new uPlot({ width, height: 180, series, legend: { show: false },
+    scales: { x: { time: true, range: () => range } },
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Asia/Ho_Chi_Minh") }, data, plot);
+}
+
+async function refreshNodes() {
+  try {
+    for (const node of await getJSON("/api/v1/nodes")) state.nodes.set(`${node.farm_id}|${node.node_id}`, node);
+  } catch (err) { /* the next event retries */ }
+}
+
+function connect() {
+  const live = $("#live");
+  const events = new EventSource("/api/v1/page/events");
+  events.addEventListener("open", () => { live.textContent = T.live; live.classList.remove("off"); });
+  events.addEventListener("error", () => { live.textContent = T.offline; live.classList.add("off"); });
+  events.addEventListener("update", async (event) => {
+    const body = JSON.parse(event.data);
+    if (body.error) { $("#footer").textContent = body.error; return; }
+    mergeLatest(body.latest || []);
+    state.alerts = (body.alerts || []).filter((a) => a.state !== "resolved");
+    if ((body.latest || []).length) await refreshNodes();
+    renderAlerts();
+    renderFarms();
+  });
+}
+
+async function main() {
+  const other = $("#lang");
+  other.textContent = T.other;
+  other.href = T.otherHref;
+  state.meta = await getJSON("/api/v1/page/meta");
+  mergeLatest(await getJSON("/api/v1/latest"));
+  await refreshNodes();
+  try { state.alerts = await getJSON("/api/v1/alerts?open=true"); } catch (err) { state.alerts = []; }
+  renderAlerts();
+  renderFarms();
+  connect();
+}
+
+main().catch((err) => { $("#farms").replaceChildren(el("p", { class: "note" }, String(err))); });
