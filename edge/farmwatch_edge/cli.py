@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from farmwatch_edge.config import EdgeConfig
+from farmwatch_edge.config import EdgeConfig, InvalidConfig
 from farmwatch_edge.drivers import DriverError, build_driver
 
 
@@ -89,7 +89,13 @@ def main(argv: list[str] | None = None) -> int:
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    config = EdgeConfig.load(args.config)
+    try:
+        config = EdgeConfig.load(args.config)
+    except InvalidConfig as exc:
+        # One line for the journal: which file, which key, what is wrong. Exit status 2, and
+        # systemd retries every RestartSec, so a fixed file is picked up without a reboot.
+        sys.stderr.write(f"invalid config: {exc}\n")
+        return 2
     if args.command == "run":
         return run(config)
     if args.command == "probe":

@@ -22,8 +22,6 @@ restarts (it starts from the last timestamp stored in the outbox).
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -50,13 +48,16 @@ def kernel_says_unsynced() -> bool | None:
     """True if adjtimex reports TIME_ERROR, False if synced, None if it cannot be asked.
 
     ``modes = 0`` makes the call read-only, so no privilege is needed.
+
+    Why ``CDLL(None)`` and not ``ctypes.util.find_library("c")``: the interpreter is already
+    linked against the C library, so its symbols are in the process; ``ctypes.util`` would
+    import ``subprocess`` (and may run ``ldconfig``) for nothing. ctypes itself is imported
+    here, not at module level: only ``clock.mode: auto`` asks the kernel.
     """
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
+    import ctypes
+
     try:
-        libc = ctypes.CDLL(name, use_errno=True)
-        adjtimex = libc.adjtimex
+        adjtimex = ctypes.CDLL(None, use_errno=True).adjtimex
     except (OSError, AttributeError):
         return None
     buffer = ctypes.create_string_buffer(_TIMEX_BUFFER)  # zeroed: modes = 0

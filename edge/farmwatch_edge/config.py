@@ -1,10 +1,22 @@
-"""The agent's configuration: one YAML file, one pydantic model, validated once at start.
+"""The agent's configuration: one YAML file, msgspec models, validated once at start.
 
 Why YAML and not farmwatch's TOML settings: the file is written by a technician at the pond with
-``nano``, register maps for Modbus probes are lists, and YAML keeps those readable. MQTT
-settings are the shared :class:`MqttSettings`, so TLS (``mqtts://`` + ``ca_file``) and
-username/password work exactly as for the server. Everything is checked at start-up
-(``extra="forbid"``: a misspelt key is an error, not a silently ignored setting).
+``nano``, register maps for Modbus probes are lists, and YAML keeps those readable. The
+``mqtt`` section has the keys of the server's ``MqttSettings`` (:class:`MqttLinkSettings`), so
+TLS (``mqtts://`` + ``ca_file``) and username/password work exactly as for the server.
+Everything is checked at start-up (a misspelt key is an error, not a silently ignored setting),
+by :func:`~farmwatch_edge.validation.validate`, with located reasons:
+
+>>> validate(EdgeConfig, {"farm_id": "f", "node_id": "n",
+...                       "sensors": [{"name": "a", "driver": "fake", "values": {"ph": 7}},
+...                                   {"name": "b", "driver": "fake", "interval_s": 0}]})
+Traceback (most recent call last):
+...
+farmwatch_edge.validation.InvalidConfig: sensors[1].interval_s: must be > 0
+
+Why msgspec rather than pydantic (as the server): memory on a Pi Zero, see
+:mod:`farmwatch_edge.validation`. Models built directly (``FakeSensor(name=...)``) run the
+same ``__post_init__`` checks; range constraints are checked by ``validate``.
 
 See ``edge/examples/*.yaml`` and docs/edge.md for complete files.
 """
@@ -15,128 +27,137 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from farmwatch_core.contract import QUANTITIES, validate_id
-from farmwatch_core.mqtt_settings import MqttSettings
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from farmwatch_core.contract import QUANTITIES, ContractError, validate_id
+from msgspec import field
 
 from farmwatch_edge.clock import ClockMode
+from farmwatch_edge.mqtt_link_settings import MqttLinkSettings
+from farmwatch_edge.validation import InvalidConfig, Meta, Strict, field_error, validate
+
+__all__ = [
+    "ADS1115Sensor",
+    "ActuatorConfig",
+    "Ads1115Channel",
+    "BH1750Sensor",
+    "ClockConfig",
+    "DS18B20Sensor",
+    "EdgeConfig",
+    "FakeActuator",
+    "FakeSensor",
+    "GpioActuator",
+    "GpiodActuator",
+    "HealthSensor",
+    "InvalidConfig",
+    "ModbusSensor",
+    "MqttLinkSettings",
+    "OutboxConfig",
+    "Register",
+    "RegisterMap",
+    "SHT3xSensor",
+    "SafetyRule",
+    "SensorConfig",
+    "check_rule_refs",
+    "validate",
+]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-def explain(exc: ValidationError) -> str:
-    """pydantic's errors as one line for a status message or an acknowledgement.
-
-    Why not ``str(exc)``: it spans several lines with documentation URLs, which is noise in a
-    retained MQTT status a farmer's app shows.
-
-    >>> try:
-    ...     FakeActuator.model_validate({"name": "fan", "driver": "fake", "min_on_s": -1})
-    ... except ValidationError as exc:
-    ...     explain(exc)
-    'min_on_s: Input should be greater than or equal to 0'
-    """
-    parts = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"])
-        message = error["msg"].removeprefix("Value error, ")
-        parts.append(f"{where}: {message}" if where else message)
-    return "; ".join(parts)
-
-
-def _check_quantity(name: str) -> str:
+def _check_quantity(name: str, where: str = "quantity") -> None:
     if name not in QUANTITIES:
-        raise ValueError(f"unknown quantity {name!r}; see docs/contract.md for the registry")
-    return name
+        raise field_error(
+            where, f"unknown quantity {name!r}; see docs/contract.md for the registry"
+        )
 
 
-class Register(_Strict):
+def _check_id(kind: str, value: str, where: str = "name") -> None:
+    try:
+        validate_id(kind, value)
+    except ContractError as exc:
+        raise field_error(where, exc.rejection.detail) from None
+
+
+class _Tagged(Strict, tag_field="driver", kw_only=True):
+    """A sensor or actuator: ``driver`` (the tag) says which model the entry is."""
+
+    @property
+    def driver(self) -> str:
+        """The ``driver`` key of the entry (msgspec's tag for this model)."""
+        return str(self.__struct_config__.tag)
+
+
+class Register(Strict, kw_only=True):
     """One value in a Modbus register map: where it is and how to turn it into a quantity."""
 
     quantity: str
-    address: Annotated[int, Field(ge=0, le=65535)]
+    address: Annotated[int, Meta(ge=0, le=65535)]
     table: Literal["holding", "input"] = "holding"
     data_type: Literal["int16", "uint16", "int32", "uint32", "float32"] = "uint16"
     word_order: Literal["big", "little"] = "big"
     scale: float = 1.0
     offset: float = 0.0
 
-    _quantity = field_validator("quantity")(_check_quantity)
+    def __post_init__(self) -> None:
+        _check_quantity(self.quantity)
 
 
-class RegisterMap(_Strict):
+class RegisterMap(Strict, kw_only=True):
     """A probe model's register map; lives in its own file so one map serves many nodes."""
 
     model: str = ""
-    registers: Annotated[list[Register], Field(min_length=1)]
+    registers: Annotated[list[Register], Meta(min_length=1)]
 
     @classmethod
     def load(cls, path: Path) -> RegisterMap:
-        return cls.model_validate(yaml.safe_load(path.read_text()))
+        try:
+            return validate(cls, yaml.safe_load(path.read_text()))
+        except InvalidConfig as exc:
+            raise InvalidConfig(str(exc), str(path)) from None
 
 
-class _SensorBase(_Strict):
+class _SensorBase(_Tagged, kw_only=True):
     name: str
-    interval_s: Annotated[float, Field(gt=0)] = 60.0
+    interval_s: Annotated[float, Meta(gt=0)] = 60.0
     enabled: bool = True
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return validate_id("sensor", value)
+    def __post_init__(self) -> None:
+        _check_id("sensor", self.name)
 
 
-class ModbusSensor(_SensorBase):
+class ModbusSensor(_SensorBase, tag="modbus", kw_only=True):
     """A Modbus probe on RS485 (``rtu``) or Ethernet/Wi-Fi (``tcp``)."""
 
-    driver: Literal["modbus"]
     transport: Literal["tcp", "rtu"] = "rtu"
     host: str = "127.0.0.1"
-    port: Annotated[int, Field(ge=1, le=65535)] = 502
+    port: Annotated[int, Meta(ge=1, le=65535)] = 502
     serial_port: str = "/dev/ttyUSB0"
     baudrate: int = 9600
     parity: Literal["N", "E", "O"] = "N"
-    device_id: Annotated[int, Field(ge=0, le=247)] = 1
-    timeout_s: Annotated[float, Field(gt=0, le=10)] = 1.0
+    device_id: Annotated[int, Meta(ge=0, le=247)] = 1
+    timeout_s: Annotated[float, Meta(gt=0, le=10)] = 1.0
     register_map: Path | None = None
-    registers: list[Register] = []
+    registers: list[Register] = field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _one_map(self) -> ModbusSensor:
+    def __post_init__(self) -> None:
+        super().__post_init__()
         if (self.register_map is None) == (not self.registers):
             raise ValueError("give either register_map (a file) or registers (inline), not both")
-        return self
 
 
-class DS18B20Sensor(_SensorBase):
+class DS18B20Sensor(_SensorBase, tag="ds18b20", kw_only=True):
     """1-Wire DS18B20 probes through the kernel's w1-therm sysfs interface."""
 
-    driver: Literal["ds18b20"]
     sysfs_root: Path = Path("/sys/bus/w1/devices")
     # device id (28-xxxxxxxxxxxx) -> quantity; empty: the first probe found is water_temperature.
-    devices: dict[str, str] = {}
+    devices: dict[str, str] = field(default_factory=dict)
 
-    @field_validator("devices")
-    @classmethod
-    def _quantities(cls, value: dict[str, str]) -> dict[str, str]:
-        for quantity in value.values():
-            _check_quantity(quantity)
-        return value
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for quantity in self.devices.values():
+            _check_quantity(quantity, "devices")
 
 
-class HealthSensor(_SensorBase):
+class HealthSensor(_SensorBase, tag="health", kw_only=True):
     """The node's own health: CPU temperature, and battery voltage from a sysfs ADC if wired."""
 
-    driver: Literal["health"]
     thermal_file: Path = Path("/sys/class/thermal/thermal_zone0/temp")
     battery_file: Path | None = None  # e.g. /sys/bus/iio/devices/iio:device0/in_voltage0_raw
     battery_scale: float = 1.0  # raw ADC value x scale = volts (include the divider ratio)
@@ -145,19 +166,16 @@ class HealthSensor(_SensorBase):
     wireless_interface: str | None = None  # None: the first one listed (usually wlan0)
 
 
-class FakeSensor(_SensorBase):
+class FakeSensor(_SensorBase, tag="fake", kw_only=True):
     """A simulated sensor: fixed values (plus a small ramp), or failing on purpose."""
 
-    driver: Literal["fake"]
     values: dict[str, float]
     fail: str | None = None  # if set, every read fails with this reason
 
-    @field_validator("values")
-    @classmethod
-    def _quantities(cls, value: dict[str, float]) -> dict[str, float]:
-        for quantity in value:
-            _check_quantity(quantity)
-        return value
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for quantity in self.values:
+            _check_quantity(quantity, "values")
 
 
 # ADS1115 full-scale ranges (datasheet SBAS444, 9.6.3 Table 8, PGA[2:0]) -> register bits.
@@ -197,32 +215,30 @@ Ads1115Input = Literal[
 ]
 
 
-class _I2CSensor(_SensorBase):
+class _I2CSensor(_SensorBase, kw_only=True):
     # /dev/i2c-1 is the header's SDA/SCL (GPIO2/3) on every Pi since the Model B rev 2.
-    bus: Annotated[int, Field(ge=0)] = 1
+    bus: Annotated[int, Meta(ge=0)] = 1
 
 
-class SHT3xSensor(_I2CSensor):
+class SHT3xSensor(_I2CSensor, tag="sht3x", kw_only=True):
     """Sensirion SHT30/31/35: air temperature and relative humidity.
 
     ADDR pin low = 0x44, high = 0x45 (datasheet 3.5, Table 7).
     """
 
-    driver: Literal["sht3x"]
     address: Literal[0x44, 0x45] = 0x44
 
 
-class BH1750Sensor(_I2CSensor):
+class BH1750Sensor(_I2CSensor, tag="bh1750", kw_only=True):
     """ROHM BH1750FVI ambient light: illuminance in lux.
 
     ADDR pin low = 0x23, high = 0x5C (datasheet p. 10, "Slave Address").
     """
 
-    driver: Literal["bh1750"]
     address: Literal[0x23, 0x5C] = 0x23
 
 
-class Ads1115Channel(_Strict):
+class Ads1115Channel(Strict, kw_only=True):
     """One analogue input of an ADS1115 and how its voltage becomes a quantity.
 
     ``value = volts × scale + offset`` in ``unit`` (default: the quantity's canonical unit),
@@ -242,94 +258,71 @@ class Ads1115Channel(_Strict):
     offset: float = 0.0
     unit: str | None = None
 
-    @field_validator("quantity")
-    @classmethod
-    def _quantity(cls, value: str) -> str:
-        if value not in QUANTITIES:
-            raise ValueError(f"unknown quantity {value!r}; see docs/contract.md for the registry")
-        return value
-
-    @field_validator("full_scale_v")
-    @classmethod
-    def _range(cls, value: float) -> float:
-        if value not in ADS1115_PGA_BITS:
+    def __post_init__(self) -> None:
+        _check_quantity(self.quantity)
+        if self.full_scale_v not in ADS1115_PGA_BITS:
             ranges = ", ".join(f"{v:g}" for v in ADS1115_PGA_BITS)
-            raise ValueError(f"full_scale_v must be one of {ranges} (the ADS1115's PGA ranges)")
-        return value
-
-    @model_validator(mode="after")
-    def _unit(self) -> Ads1115Channel:
+            raise field_error("full_scale_v", f"must be one of {ranges} (the ADS1115's PGA ranges)")
         if self.unit is not None and not QUANTITIES[self.quantity].accepts_unit(self.unit):
-            raise ValueError(
+            raise field_error(
+                "unit",
                 f"{self.quantity} cannot be given in {self.unit!r} "
-                f"(canonical unit: {QUANTITIES[self.quantity].unit})"
+                f"(canonical unit: {QUANTITIES[self.quantity].unit})",
             )
-        return self
 
 
-class ADS1115Sensor(_I2CSensor):
+class ADS1115Sensor(_I2CSensor, tag="ads1115", kw_only=True):
     """TI ADS1115 16-bit ADC reading analogue probe boards (pH, DO, soil moisture, ...).
 
     ADDR tied to GND/VDD/SDA/SCL = 0x48/0x49/0x4A/0x4B (datasheet 9.5.1.1, Table 4).
     """
 
-    driver: Literal["ads1115"]
     address: Literal[0x48, 0x49, 0x4A, 0x4B] = 0x48
     data_rate: int = 128
-    channels: Annotated[list[Ads1115Channel], Field(min_length=1, max_length=8)]
+    channels: Annotated[list[Ads1115Channel], Meta(min_length=1, max_length=8)]
 
-    @field_validator("data_rate")
-    @classmethod
-    def _rate(cls, value: int) -> int:
-        if value not in ADS1115_DATA_RATE_BITS:
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.data_rate not in ADS1115_DATA_RATE_BITS:
             rates = ", ".join(str(r) for r in ADS1115_DATA_RATE_BITS)
-            raise ValueError(f"data_rate must be one of {rates} samples/s")
-        return value
-
-    @field_validator("channels")
-    @classmethod
-    def _unique(cls, value: list[Ads1115Channel]) -> list[Ads1115Channel]:
-        quantities = [c.quantity for c in value]
+            raise field_error("data_rate", f"must be one of {rates} samples/s")
+        quantities = [c.quantity for c in self.channels]
         if len(quantities) != len(set(quantities)):
-            raise ValueError(f"each channel needs its own quantity: {quantities}")
-        return value
+            raise field_error("channels", f"each channel needs its own quantity: {quantities}")
 
 
-SensorConfig = Annotated[
+# One entry of ``sensors``: its ``driver`` key picks the model.
+SensorConfig = (
     ModbusSensor
     | DS18B20Sensor
     | HealthSensor
     | FakeSensor
     | SHT3xSensor
     | BH1750Sensor
-    | ADS1115Sensor,
-    Field(discriminator="driver"),
-]
+    | ADS1115Sensor
+)
 
 
-class _ActuatorBase(_Strict):
+class _ActuatorBase(_Tagged, kw_only=True):
     name: str
     # Minimum times protect the motor and the relay contacts: an aerator or fan restarted
     # every few seconds (a reading hovering at a threshold, an impatient operator) burns out.
-    min_on_s: Annotated[float, Field(ge=0)] = 60.0
-    min_off_s: Annotated[float, Field(ge=0)] = 60.0
+    min_on_s: Annotated[float, Meta(ge=0)] = 60.0
+    min_off_s: Annotated[float, Meta(ge=0)] = 60.0
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return validate_id("actuator", value)
+    def __post_init__(self) -> None:
+        _check_id("actuator", self.name)
 
 
-class GpioActuator(_ActuatorBase):
+class GpioActuator(_ActuatorBase, tag="gpio", kw_only=True):
     """A relay on a GPIO line through the kernel's sysfs interface (``/sys/class/gpio``)."""
 
-    driver: Literal["gpio"]
-    pin: Annotated[int, Field(ge=0)]  # the sysfs number (see docs/edge.md for Pi OS Bookworm)
+    pin: Annotated[int, Meta(ge=0)]  # the sysfs number (see docs/edge.md for Pi OS Bookworm)
     active_low: bool = False  # most cheap opto-isolated relay boards switch on a LOW input
     sysfs_root: Path = Path("/sys/class/gpio")
 
 
-class GpiodActuator(_ActuatorBase):
+class GpiodActuator(_ActuatorBase, tag="gpiod", kw_only=True):
     """A relay on a GPIO line through the character device (libgpiod v2, ``/dev/gpiochipN``).
 
     The modern interface: sysfs GPIO is deprecated and numbered by a chip base that changed
@@ -337,31 +330,27 @@ class GpiodActuator(_ActuatorBase):
     ``gpiochip0`` is the BCM number printed on pinout diagrams.
     """
 
-    driver: Literal["gpiod"]
     chip: str = "/dev/gpiochip0"  # a path, or a name such as gpiochip0 (under /dev)
-    line: Annotated[int, Field(ge=0)]
+    line: Annotated[int, Meta(ge=0)]
     active_low: bool = False
 
-    @field_validator("chip")
-    @classmethod
-    def _chip(cls, value: str) -> str:
-        if not value:
-            raise ValueError("chip must name a GPIO chip, e.g. /dev/gpiochip0")
-        return value if value.startswith("/") else f"/dev/{value}"
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.chip:
+            raise field_error("chip", "must name a GPIO chip, e.g. /dev/gpiochip0")
+        if not self.chip.startswith("/"):
+            self.chip = f"/dev/{self.chip}"
 
 
-class FakeActuator(_ActuatorBase):
+class FakeActuator(_ActuatorBase, tag="fake", kw_only=True):
     """A relay that only remembers its state: commissioning, tests and the bench."""
 
-    driver: Literal["fake"]
+
+# One entry of ``actuators``: its ``driver`` key picks the model.
+ActuatorConfig = GpioActuator | GpiodActuator | FakeActuator
 
 
-ActuatorConfig = Annotated[
-    GpioActuator | GpiodActuator | FakeActuator, Field(discriminator="driver")
-]
-
-
-class SafetyRule(_Strict):
+class SafetyRule(Strict, kw_only=True):
     """Switch an actuator on when a quantity crosses ``on_at``, off again past ``off_at``.
 
     The gap between the two is the hysteresis band: with DO hovering around 3.0 mg/L an aerator
@@ -382,18 +371,12 @@ class SafetyRule(_Strict):
     enabled: bool = True
     # A reading older than this is no evidence; then ``on_stale`` decides: keep the last
     # decision (hold), or fail safe (on: an aerator should run when its DO probe has died).
-    stale_after_s: Annotated[float, Field(gt=0)] = 600.0
+    stale_after_s: Annotated[float, Meta(gt=0)] = 600.0
     on_stale: Literal["hold", "on", "off"] = "hold"
 
-    _quantity = field_validator("quantity")(_check_quantity)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return validate_id("rule", value)
-
-    @model_validator(mode="after")
-    def _band(self) -> SafetyRule:
+    def __post_init__(self) -> None:
+        _check_id("rule", self.name)
+        _check_quantity(self.quantity)
         if self.when == "below" and not self.off_at > self.on_at:
             raise ValueError(
                 f"rule {self.name}: off_at ({self.off_at}) must be above on_at ({self.on_at}) "
@@ -404,7 +387,6 @@ class SafetyRule(_Strict):
                 f"rule {self.name}: off_at ({self.off_at}) must be below on_at ({self.on_at}) "
                 "for an 'above' rule; the gap is the hysteresis band"
             )
-        return self
 
 
 def check_rule_refs(rule: SafetyRule, *, sensors: list[str], actuators: list[str]) -> None:
@@ -421,60 +403,66 @@ def check_rule_refs(rule: SafetyRule, *, sensors: list[str], actuators: list[str
         raise ValueError(f"rule {rule.name} reads sensor {rule.sensor!r}: not configured")
 
 
-class OutboxConfig(_Strict):
-    max_records: Annotated[int, Field(ge=1)] = 500_000
+class OutboxConfig(Strict, kw_only=True):
+    """The outbox's bound and the replay's pace.
+
+    >>> validate(OutboxConfig, {"batch_records": 5000})
+    Traceback (most recent call last):
+    ...
+    farmwatch_edge.validation.InvalidConfig: batch_records: must be <= 2000
+    """
+
+    max_records: Annotated[int, Meta(ge=1)] = 500_000
     # Replay pace after an outage, so a farm's nodes coming back together do not flood ingest.
-    rate_limit_per_s: Annotated[float, Field(gt=0)] = 5000.0
+    rate_limit_per_s: Annotated[float, Meta(gt=0)] = 5000.0
     # Records per message. 500 keeps what waits for a PUBACK (max_inflight messages, held by
     # paho until acknowledged) near 0.5 MB; 2000 measured 4 MB more peak RSS during a replay
     # (bench/edge.py) for no faster replay, which the rate limit paces anyway.
-    batch_records: Annotated[int, Field(ge=1, le=2000)] = 500
+    batch_records: Annotated[int, Meta(ge=1, le=2000)] = 500
     # Unacknowledged messages in flight at once (each up to batch_records records).
-    max_inflight: Annotated[int, Field(ge=1, le=1000)] = 10
+    max_inflight: Annotated[int, Meta(ge=1, le=1000)] = 10
 
 
-class ClockConfig(_Strict):
+class ClockConfig(Strict, kw_only=True):
     mode: ClockMode = ClockMode.AUTO
 
 
-class EdgeConfig(_Strict):
+class EdgeConfig(Strict, kw_only=True):
     """Everything one node's agent needs."""
 
     farm_id: str
     node_id: str
     model_type: Literal["pond", "barn", "greenhouse", "field", "other"] = "other"
     data_dir: Path = Path("/var/lib/farmwatch-edge")
-    mqtt: MqttSettings = MqttSettings()
-    status_interval_s: Annotated[float, Field(gt=0)] = 30.0
-    reconnect_min_s: Annotated[float, Field(gt=0)] = 1.0
-    reconnect_max_s: Annotated[float, Field(gt=0)] = 60.0
-    outbox: OutboxConfig = OutboxConfig()
-    clock: ClockConfig = ClockConfig()
-    sensors: list[SensorConfig] = []
-    actuators: list[ActuatorConfig] = []
-    rules: list[SafetyRule] = []
+    mqtt: MqttLinkSettings = field(default_factory=MqttLinkSettings)
+    status_interval_s: Annotated[float, Meta(gt=0)] = 30.0
+    reconnect_min_s: Annotated[float, Meta(gt=0)] = 1.0
+    reconnect_max_s: Annotated[float, Meta(gt=0)] = 60.0
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    clock: ClockConfig = field(default_factory=ClockConfig)
+    sensors: list[SensorConfig] = field(default_factory=list)
+    actuators: list[ActuatorConfig] = field(default_factory=list)
+    rules: list[SafetyRule] = field(default_factory=list)
     # How long a manual command over MQTT overrides the safety rules of its actuator.
-    manual_override_s: Annotated[float, Field(gt=0)] = 1800.0
+    manual_override_s: Annotated[float, Meta(gt=0)] = 1800.0
 
-    @field_validator("farm_id", "node_id")
-    @classmethod
-    def _ids(cls, value: str) -> str:
-        return validate_id("farm/node", value)
-
-    @model_validator(mode="after")
-    def _unique_sensors(self) -> EdgeConfig:
+    def __post_init__(self) -> None:
+        _check_id("farm", self.farm_id, "farm_id")
+        _check_id("node", self.node_id, "node_id")
         names = [s.name for s in self.sensors]
         if len(names) != len(set(names)):
-            raise ValueError(f"sensor names must be unique: {names}")
+            raise field_error("sensors", f"sensor names must be unique: {names}")
         actuators = [a.name for a in self.actuators]
         if len(actuators) != len(set(actuators)):
-            raise ValueError(f"actuator names must be unique: {actuators}")
+            raise field_error("actuators", f"actuator names must be unique: {actuators}")
         rules = [r.name for r in self.rules]
         if len(rules) != len(set(rules)):
-            raise ValueError(f"rule names must be unique: {rules}")
-        for rule in self.rules:
-            check_rule_refs(rule, sensors=names, actuators=actuators)
-        return self
+            raise field_error("rules", f"rule names must be unique: {rules}")
+        for i, rule in enumerate(self.rules):
+            try:
+                check_rule_refs(rule, sensors=names, actuators=actuators)
+            except ValueError as exc:
+                raise ValueError(f"rules[{i}]: {exc}") from None
 
     @property
     def outbox_file(self) -> Path:
@@ -500,8 +488,14 @@ class EdgeConfig(_Strict):
 
     @classmethod
     def load(cls, path: Path) -> EdgeConfig:
-        """Read and validate a YAML file; relative paths in it are relative to the file."""
-        config = cls.model_validate(yaml.safe_load(path.read_text()))
+        """Read and validate a YAML file; relative paths in it are relative to the file.
+
+        InvalidConfig names the file and where in it the problem is.
+        """
+        try:
+            config = validate(cls, yaml.safe_load(path.read_text()))
+        except InvalidConfig as exc:
+            raise InvalidConfig(str(exc), str(path)) from None
         base = path.parent
         if not config.data_dir.is_absolute():
             config.data_dir = base / config.data_dir

@@ -32,26 +32,24 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from farmwatch_core.contract.payload import format_ts
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from farmwatch_edge.actuators import Actuator, ActuatorError
-from farmwatch_edge.config import ActuatorConfig, EdgeConfig, FakeActuator, SafetyRule, explain
+from farmwatch_edge.config import ActuatorConfig, EdgeConfig, FakeActuator, SafetyRule
 from farmwatch_edge.switchlog import SwitchLog
+from farmwatch_edge.validation import InvalidConfig, Meta, Strict, validate
 
 log = logging.getLogger(__name__)
 
 MAX_OVERRIDE_S = 7 * 86400.0
 
 
-class Command(BaseModel):
+class Command(Strict, kw_only=True):
     """A command on ``.../cmd/{actuator}``: ``{"v": 1, "state": "on", "id": "c-42"}``."""
-
-    model_config = ConfigDict(extra="forbid")
 
     v: Literal[1]
     state: Literal["on", "off", "auto"]
-    id: Annotated[str, Field(max_length=128)] | None = None
-    for_s: Annotated[float, Field(gt=0, le=MAX_OVERRIDE_S)] | None = None
+    id: Annotated[str, Meta(max_length=128)] | None = None
+    for_s: Annotated[float, Meta(gt=0, le=MAX_OVERRIDE_S)] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +168,7 @@ class Controller:
         self._actuators: dict[str, _ActuatorState] = {}
         configs = {a.name: a for a in config.actuators}
         for actuator in actuators:
-            default = FakeActuator(driver="fake", name=actuator.name)
+            default = FakeActuator(name=actuator.name)
             self._actuators[actuator.name] = _ActuatorState(
                 actuator, configs.get(actuator.name, default)
             )
@@ -297,9 +295,9 @@ class Controller:
             known = ", ".join(self._actuators) or "none"
             return self._refuse(ack, f"unknown actuator {actuator!r} (this node has: {known})")
         try:
-            command = Command.model_validate(body)
-        except ValidationError as exc:
-            return self._refuse(ack, f"invalid command: {explain(exc)}")
+            command = validate(Command, body)
+        except InvalidConfig as exc:
+            return self._refuse(ack, f"invalid command: {exc}")
         ack["requested"] = command.state
         if command.state == "auto":
             state.manual = None

@@ -15,7 +15,7 @@ How a record travels, and why it is never lost:
 Replay after an outage is paced by a token bucket (``rate_limit_per_s`` records per second)
 and a cap on unacknowledged messages in flight, so a farm's nodes returning together do not
 flood ingest. Reconnecting uses paho's exponential backoff (``reconnect_min_s`` to
-``reconnect_max_s``); TLS and username/password come from :class:`MqttSettings`.
+``reconnect_max_s``); TLS and username/password come from :class:`MqttLinkSettings`.
 
 The node's status is a retained JSON message on ``.../status``: ``{"state": "online", ...}``
 with version, uptime, queue depth, dropped records and driver errors, and the MQTT last will
@@ -35,14 +35,16 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from contextlib import closing
+from itertools import chain
 from typing import Any
 
 import paho.mqtt.client as paho
 from farmwatch_core.contract import Channel, TopicFilter, encode_record, node_topic
 from farmwatch_core.contract.topics import validate_prefix
-from farmwatch_core.mqtt import new_client
 
 from farmwatch_edge.config import EdgeConfig
+from farmwatch_edge.mqtt_link import new_client
 from farmwatch_edge.outbox import Outbox, batches
 
 log = logging.getLogger(__name__)
@@ -94,7 +96,7 @@ class Delivery:
             TopicFilter(Channel.CMD, config.farm_id, config.node_id, validate_prefix(prefix))
         )
         self.client, self.address = new_client(
-            config.mqtt, f"fw-edge-{config.farm_id}-{config.node_id}", persistent=False
+            config.mqtt, f"fw-edge-{config.farm_id}-{config.node_id}"
         )
         self.client.will_set(
             self.status_topic, json.dumps({"state": "offline"}), qos=1, retain=True
@@ -232,17 +234,21 @@ class Delivery:
             allowed = min(limits.batch_records, self._bucket.available())
             if allowed < 1:
                 break
-            entries = self.outbox.pending(after_id=self._cursor, limit=allowed)
-            if not entries:
-                break
-            for ids, batch in batches(entries, max_records=limits.batch_records):
-                payload = encode_record(entries[0].record) if len(entries) == 1 else batch
-                info = self.client.publish(self.telemetry_topic, payload, qos=1)
-                if info.rc != paho.MQTT_ERR_SUCCESS:
-                    return sent  # the connection just dropped; pump() rewinds next time
-                self._inflight[info.mid] = ids
-                self._cursor = ids[-1]
-                self._bucket.take(len(ids))
-                sent += len(ids)
+            with closing(self.outbox.iter_pending(after_id=self._cursor, limit=allowed)) as entries:
+                first = next(entries, None)
+                if first is None:
+                    break
+                for ids, batch in batches(
+                    chain([first], entries), max_records=limits.batch_records
+                ):
+                    # A lone record goes as a single v1 message, as when it is sent live.
+                    payload = encode_record(first.record) if ids == [first.id] else batch
+                    info = self.client.publish(self.telemetry_topic, payload, qos=1)
+                    if info.rc != paho.MQTT_ERR_SUCCESS:
+                        return sent  # the connection just dropped; pump() rewinds next time
+                    self._inflight[info.mid] = ids
+                    self._cursor = ids[-1]
+                    self._bucket.take(len(ids))
+                    sent += len(ids)
         self.published_records += sent
         return sent

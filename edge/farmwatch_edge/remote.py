@@ -42,56 +42,72 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from msgspec import UNSET, UnsetType, field
+from msgspec.structs import asdict, replace
 
-from farmwatch_edge.config import EdgeConfig, SafetyRule, check_rule_refs, explain
+from farmwatch_edge.config import EdgeConfig, SafetyRule, check_rule_refs
+from farmwatch_edge.validation import InvalidConfig, Meta, Strict, validate
 
 log = logging.getLogger(__name__)
 
 
-class _Patch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class SensorPatch(_Patch):
-    interval_s: Annotated[float, Field(gt=0)] | None = None
+class SensorPatch(Strict, kw_only=True):
+    interval_s: Annotated[float, Meta(gt=0)] | None = None
     enabled: bool | None = None
 
 
-class ActuatorPatch(_Patch):
-    min_on_s: Annotated[float, Field(ge=0)] | None = None
-    min_off_s: Annotated[float, Field(ge=0)] | None = None
+class ActuatorPatch(Strict, kw_only=True):
+    min_on_s: Annotated[float, Meta(ge=0)] | None = None
+    min_off_s: Annotated[float, Meta(ge=0)] | None = None
 
 
-class RulePatch(_Patch):
+class RulePatch(Strict, kw_only=True):
     """A rule entry: tunables only (patches the node's rule of that name), or a definition
     (any of ``quantity``, ``sensor``, ``actuator``, ``when`` given: a complete rule that adds or
-    replaces the one of that name; keys left out take their defaults, not the old values)."""
+    replaces the one of that name; keys left out take their defaults, not the old values).
 
-    quantity: str | None = None
-    sensor: str | None = None
-    actuator: str | None = None
-    when: Literal["below", "above"] | None = None
-    on_at: float | None = None
-    off_at: float | None = None
-    enabled: bool | None = None
-    stale_after_s: Annotated[float, Field(gt=0)] | None = None
-    on_stale: Literal["hold", "on", "off"] | None = None
+    A key left out is ``UNSET``, so a definition is told apart from a patch even when it
+    gives ``"sensor": null``."""
+
+    quantity: str | UnsetType | None = UNSET
+    sensor: str | UnsetType | None = UNSET
+    actuator: str | UnsetType | None = UNSET
+    when: Literal["below", "above"] | UnsetType | None = UNSET
+    on_at: float | UnsetType | None = UNSET
+    off_at: float | UnsetType | None = UNSET
+    enabled: bool | UnsetType | None = UNSET
+    stale_after_s: Annotated[float, Meta(gt=0)] | UnsetType | None = UNSET
+    on_stale: Literal["hold", "on", "off"] | UnsetType | None = UNSET
 
 
 # The keys that say what a rule watches and switches: giving any of them defines a whole rule.
 _DEFINING = frozenset({"quantity", "sensor", "actuator", "when"})
 
 
-class RemoteConfig(_Patch):
+class RemoteConfig(Strict, kw_only=True):
     """Schema v1 of the ``.../config`` document (see docs/edge.md)."""
 
     v: Literal[1]
-    version: int | Annotated[str, Field(max_length=64)] | None = None
-    sensors: dict[str, SensorPatch] = {}
-    actuators: dict[str, ActuatorPatch] = {}
-    rules: dict[str, RulePatch | None] = {}  # None (JSON null) removes the rule
-    manual_override_s: Annotated[float, Field(gt=0)] | None = None
+    version: int | Annotated[str, Meta(max_length=64)] | None = None
+    sensors: dict[str, SensorPatch] = field(default_factory=dict)
+    actuators: dict[str, ActuatorPatch] = field(default_factory=dict)
+    # None (JSON null) removes the rule.
+    rules: dict[str, RulePatch | None] = field(default_factory=dict)
+    manual_override_s: Annotated[float, Meta(gt=0)] | None = None
+
+
+# The named sections, validated entry by entry first so a refusal names the entry
+# (``sensors.do-probe.interval_s``); msgspec's own paths do not show mapping keys.
+_SECTIONS: dict[str, type[Strict]] = {
+    "sensors": SensorPatch,
+    "actuators": ActuatorPatch,
+    "rules": RulePatch,
+}
+
+
+def _given(patch: Strict) -> dict[str, Any]:
+    """The keys a patch sets to a value (neither left out nor null)."""
+    return {k: v for k, v in asdict(patch).items() if v is not None and v is not UNSET}
 
 
 class ConfigRefused(ValueError):
@@ -119,9 +135,22 @@ def parse(payload: bytes) -> tuple[RemoteConfig, Any]:
     if body.get("v") != 1:
         raise ConfigRefused(f'config version v={body.get("v")!r} is not supported; send "v": 1')
     try:
-        return RemoteConfig.model_validate(body), body
-    except ValidationError as exc:
-        raise ConfigRefused(explain(exc)) from None
+        for section, patch in _SECTIONS.items():
+            entries = body.get(section)
+            if isinstance(entries, dict):
+                for name, entry in entries.items():
+                    if entry is not None or section != "rules":
+                        _validate_entry(patch, entry, f"{section}.{name}")
+        return validate(RemoteConfig, body), body
+    except InvalidConfig as exc:
+        raise ConfigRefused(str(exc)) from None
+
+
+def _validate_entry(patch: type[Strict], entry: object, where: str) -> None:
+    try:
+        validate(patch, entry)
+    except InvalidConfig as exc:
+        raise exc.within(where) from None
 
 
 def overlay(base: EdgeConfig, remote: RemoteConfig) -> EdgeConfig:
@@ -129,7 +158,7 @@ def overlay(base: EdgeConfig, remote: RemoteConfig) -> EdgeConfig:
     document names something this node does not have or breaks a rule's hysteresis band.
 
     >>> base = EdgeConfig(farm_id="f", node_id="n")
-    >>> overlay(base, RemoteConfig(v=1, manual_override_s=60)).manual_override_s
+    >>> overlay(base, RemoteConfig(v=1, manual_override_s=60.0)).manual_override_s
     60.0
     """
     sensor_names = [s.name for s in base.sensors]
@@ -137,15 +166,11 @@ def overlay(base: EdgeConfig, remote: RemoteConfig) -> EdgeConfig:
     _known("sensor", remote.sensors, sensor_names)
     _known("actuator", remote.actuators, actuator_names)
     sensors = [
-        s.model_copy(update=remote.sensors[s.name].model_dump(exclude_none=True))
-        if s.name in remote.sensors
-        else s
+        replace(s, **_given(remote.sensors[s.name])) if s.name in remote.sensors else s
         for s in base.sensors
     ]
     actuators = [
-        a.model_copy(update=remote.actuators[a.name].model_dump(exclude_none=True))
-        if a.name in remote.actuators
-        else a
+        replace(a, **_given(remote.actuators[a.name])) if a.name in remote.actuators else a
         for a in base.actuators
     ]
     by_name = {r.name: r for r in base.rules}  # local order; new rules go after
@@ -155,7 +180,10 @@ def overlay(base: EdgeConfig, remote: RemoteConfig) -> EdgeConfig:
     update: dict[str, Any] = {"sensors": sensors, "actuators": actuators, "rules": rules}
     if remote.manual_override_s is not None:
         update["manual_override_s"] = remote.manual_override_s
-    return base.model_copy(update=update)
+    try:
+        return replace(base, **update)  # runs EdgeConfig's checks on the result
+    except ValueError as exc:
+        raise ConfigRefused(str(exc)) from None
 
 
 def _apply_rule(
@@ -173,11 +201,11 @@ def _apply_rule(
             raise ConfigRefused(f"cannot remove rule {name}: no such rule (this node has: {have})")
         del out[name]
         return out
-    fields = patch.model_dump(exclude_none=True)
-    if patch.model_fields_set & _DEFINING:
+    fields = _given(patch)
+    if any(getattr(patch, key) is not UNSET for key in _DEFINING):
         body = {"name": name, **fields}
     elif name in out:
-        body = {**out[name].model_dump(), **fields}
+        body = {**asdict(out[name]), **fields}
     else:
         have = ", ".join(out) or "none"
         raise ConfigRefused(
@@ -186,11 +214,9 @@ def _apply_rule(
         )
     try:
         # Validated as a whole: on_at/off_at must still form a hysteresis band.
-        rule = SafetyRule.model_validate(body)
+        rule = validate(SafetyRule, body)
         check_rule_refs(rule, sensors=sensors, actuators=actuators)
-    except ValidationError as exc:
-        raise ConfigRefused(f"rules.{name}: {explain(exc)}") from None
-    except ValueError as exc:
+    except ValueError as exc:  # InvalidConfig too
         raise ConfigRefused(f"rules.{name}: {exc}") from None
     out[name] = rule
     return out

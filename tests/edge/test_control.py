@@ -12,7 +12,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from farmwatch_core.settings import MqttSettings
 from farmwatch_edge.actuators import ActuatorError, build_actuator
 from farmwatch_edge.actuators import gpio as gpio_module
 from farmwatch_edge.actuators.fake import FakeRelay
@@ -24,10 +23,12 @@ from farmwatch_edge.config import (
     FakeActuator,
     FakeSensor,
     GpioActuator,
+    MqttLinkSettings,
     SafetyRule,
 )
 from farmwatch_edge.control import Controller
-from pydantic import ValidationError
+from farmwatch_edge.validation import InvalidConfig, validate
+from msgspec.structs import asdict, replace
 from support.waiting import eventually
 
 from farmwatch.broker import free_port
@@ -52,7 +53,7 @@ def _low_do(**changes: object) -> SafetyRule:
         on_at=3.0,
         off_at=4.0,
     )
-    return rule.model_copy(update=changes)
+    return replace(rule, **changes)
 
 
 def _config(
@@ -62,17 +63,18 @@ def _config(
     min_off_s: float = 60,
     **kw: object,
 ) -> EdgeConfig:
-    return EdgeConfig.model_validate(
+    return validate(
+        EdgeConfig,
         {
             "farm_id": "pond-01",
             "node_id": "n1",
             "actuators": [
-                FakeActuator(driver="fake", name="aerator", min_on_s=min_on_s, min_off_s=min_off_s),
-                FakeActuator(driver="fake", name="fan", min_on_s=0, min_off_s=0),
+                FakeActuator(name="aerator", min_on_s=min_on_s, min_off_s=min_off_s),
+                FakeActuator(name="fan", min_on_s=0, min_off_s=0),
             ],
             "rules": rules,
             **kw,
-        }
+        },
     )
 
 
@@ -192,9 +194,19 @@ def test_bad_commands_are_refused_with_a_reason() -> None:
     assert ack["reason"] == "unknown actuator 'pump' (this node has: aerator, fan)"
     ack = controller.command("aerator", _cmd("maybe"))
     assert (ack["result"], ack["id"]) == ("refused", "c-1")
-    assert "state: Input should be 'on', 'off' or 'auto'" in ack["reason"]
+    assert (
+        ack["reason"]
+        == "invalid command: state: invalid value 'maybe' (one of 'auto', 'off', 'on')"
+    )
     assert controller.command("aerator", b"on")["reason"].startswith("payload is not JSON")
-    assert "v: Field required" in controller.command("aerator", b'{"state": "on"}')["reason"]
+    assert (
+        controller.command("aerator", b'{"state": "on"}')["reason"]
+        == "invalid command: v: required"
+    )
+    long_for = b'{"v": 1, "state": "on", "for_s": 1e9}'
+    assert controller.command("aerator", long_for)["reason"] == (
+        "invalid command: for_s: must be <= 604800"
+    )
     aerator.fail = "relay board unpowered"
     ack = controller.command("aerator", _cmd("on"))
     assert (ack["result"], ack["reason"]) == ("failed", "relay board unpowered")
@@ -205,12 +217,12 @@ def test_bad_commands_are_refused_with_a_reason() -> None:
 
 
 def test_rules_are_validated() -> None:
-    with pytest.raises(ValidationError, match="hysteresis band"):
-        SafetyRule.model_validate({**_low_do().model_dump(), "off_at": 2.0})
-    with pytest.raises(ValidationError, match="not configured"):
+    with pytest.raises(InvalidConfig, match="hysteresis band"):
+        validate(SafetyRule, {**asdict(_low_do()), "off_at": 2.0})
+    with pytest.raises(InvalidConfig, match="not configured"):
         _config([_low_do(actuator="pump")])
-    with pytest.raises(ValidationError, match="unknown quantity"):
-        _config([{**_low_do().model_dump(), "quantity": "oxygen"}])
+    with pytest.raises(InvalidConfig, match="unknown quantity"):
+        _config([{**asdict(_low_do()), "quantity": "oxygen"}])
 
 
 # --------------------------------------------------------------------------------------------
@@ -229,7 +241,7 @@ def _line(root: Path, pin: int, direction: str = "in", value: str = "0") -> Path
 def test_gpio_relay_configures_the_line_without_a_glitch(tmp_path: Path) -> None:
     line = _line(tmp_path, 17)
     relay = build_actuator(
-        GpioActuator(driver="gpio", name="aerator", pin=17, active_low=True, sysfs_root=tmp_path)
+        GpioActuator(name="aerator", pin=17, active_low=True, sysfs_root=tmp_path)
     )
     assert relay.state is False
     # Output and level "off" in one write: an active-low relay is off when the line is high.
@@ -243,7 +255,7 @@ def test_gpio_relay_configures_the_line_without_a_glitch(tmp_path: Path) -> None
 
 def test_gpio_relay_adopts_the_state_left_by_a_previous_run(tmp_path: Path) -> None:
     line = _line(tmp_path, 27, direction="out", value="1")
-    relay = build_actuator(GpioActuator(driver="gpio", name="fan", pin=27, sysfs_root=tmp_path))
+    relay = build_actuator(GpioActuator(name="fan", pin=27, sysfs_root=tmp_path))
     assert relay.state is True  # the fan keeps running across an agent restart
     assert (line / "direction").read_text().strip() == "out"
 
@@ -251,11 +263,11 @@ def test_gpio_relay_adopts_the_state_left_by_a_previous_run(tmp_path: Path) -> N
 def test_gpio_relay_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(gpio_module, "_EXPORT_WAIT_S", 0.1)
     (tmp_path / "export").write_text("")
-    relay = build_actuator(GpioActuator(driver="gpio", name="pump", pin=5, sysfs_root=tmp_path))
+    relay = build_actuator(GpioActuator(name="pump", pin=5, sysfs_root=tmp_path))
     with pytest.raises(ActuatorError, match="did not appear"):
         relay.set(True)
     assert (tmp_path / "export").read_text() == "5\n"
-    nowhere = GpioActuator(driver="gpio", name="pump", pin=5, sysfs_root=tmp_path / "missing")
+    nowhere = GpioActuator(name="pump", pin=5, sysfs_root=tmp_path / "missing")
     with pytest.raises(ActuatorError, match="gpio"):
         build_actuator(nowhere).set(True)
 
@@ -287,11 +299,11 @@ def test_offline_safety_rule_fires_with_no_broker(tmp_path: Path) -> None:
         farm_id="pond-01",
         node_id="n1",
         data_dir=tmp_path / "edge",
-        mqtt=MqttSettings(url=f"mqtt://127.0.0.1:{free_port()}"),  # nothing listens
+        mqtt=MqttLinkSettings(url=f"mqtt://127.0.0.1:{free_port()}"),  # nothing listens
         status_interval_s=0.1,
         clock=ClockConfig(mode=ClockMode.UNSYNCED),
-        sensors=[FakeSensor(driver="fake", name="probe", interval_s=0.01, values={"ph": 7.0})],
-        actuators=[FakeActuator(driver="fake", name="aerator", min_on_s=0.5, min_off_s=0)],
+        sensors=[FakeSensor(name="probe", interval_s=0.01, values={"ph": 7.0})],
+        actuators=[FakeActuator(name="aerator", min_on_s=0.5, min_off_s=0)],
         rules=[_low_do()],
     )
     probe = DOProbe(5.0)

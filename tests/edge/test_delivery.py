@@ -27,7 +27,13 @@ from farmwatch_core.mqtt import new_client
 from farmwatch_core.settings import MqttSettings
 from farmwatch_edge.agent import Agent
 from farmwatch_edge.clock import ClockMode
-from farmwatch_edge.config import ClockConfig, EdgeConfig, FakeSensor, OutboxConfig
+from farmwatch_edge.config import (
+    ClockConfig,
+    EdgeConfig,
+    FakeSensor,
+    MqttLinkSettings,
+    OutboxConfig,
+)
 from farmwatch_edge.drivers import DriverError
 from support.mosquitto import unique_prefix
 from support.processes import FarmwatchProcess
@@ -147,14 +153,14 @@ def test_broker_outage_with_10000_readings_loses_nothing(
         farm_id="pond-01",
         node_id="n1",
         data_dir=tmp_path / "edge",
-        mqtt=settings,
+        mqtt=MqttLinkSettings(url=settings.url, topic_prefix=settings.topic_prefix),
         reconnect_min_s=1,
         reconnect_max_s=2,
         status_interval_s=1,
         outbox=OutboxConfig(rate_limit_per_s=50_000),
         clock=ClockConfig(mode=ClockMode.SYNCED),
         sensors=[
-            FakeSensor(driver="fake", name="probe", interval_s=0.0001, values={"ph": 7.0}),
+            FakeSensor(name="probe", interval_s=0.0001, values={"ph": 7.0}),
         ],
     )
     driver = MeteredDriver()
@@ -204,7 +210,7 @@ def test_broker_stopped_in_the_middle_of_the_replay_loses_and_reorders_nothing(
         farm_id="pond-01",
         node_id="n3",
         data_dir=tmp_path / "edge",
-        mqtt=settings,
+        mqtt=MqttLinkSettings(url=settings.url, topic_prefix=settings.topic_prefix),
         reconnect_min_s=1,
         reconnect_max_s=1,
         status_interval_s=1,
@@ -212,7 +218,7 @@ def test_broker_stopped_in_the_middle_of_the_replay_loses_and_reorders_nothing(
         outbox=OutboxConfig(rate_limit_per_s=2_000, batch_records=100, max_inflight=5),
         clock=ClockConfig(mode=ClockMode.SYNCED),
         sensors=[
-            FakeSensor(driver="fake", name="probe", interval_s=0.0001, values={"ph": 7.0}),
+            FakeSensor(name="probe", interval_s=0.0001, values={"ph": 7.0}),
         ],
     )
     driver = MeteredDriver()

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from farmwatch_core.settings import MqttSettings
 from farmwatch_edge.agent import Agent
 from farmwatch_edge.clock import ClockMode
 from farmwatch_edge.config import (
@@ -24,10 +23,12 @@ from farmwatch_edge.config import (
     FakeSensor,
     HealthSensor,
     ModbusSensor,
+    MqttLinkSettings,
     Register,
 )
 from farmwatch_edge.drivers import DriverError, build_driver
 from farmwatch_edge.drivers.onewire import parse_w1_slave
+from msgspec.structs import replace
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 from support.waiting import eventually
@@ -71,10 +72,8 @@ def _modbus(port: int, **changes: object) -> ModbusSensor:
         Register(quantity="water_temperature", address=1, data_type="int16", scale=0.1),
         Register(quantity="ph", address=2, data_type="float32"),
     ]
-    base = ModbusSensor(
-        driver="modbus", name="probe", transport="tcp", port=port, registers=registers
-    )
-    return base.model_copy(update=changes)
+    base = ModbusSensor(name="probe", transport="tcp", port=port, registers=registers)
+    return replace(base, **changes)
 
 
 def test_modbus_tcp_reads_and_scales_a_register_map(modbus_port: int) -> None:
@@ -123,7 +122,7 @@ def _w1(root: Path, device: str, text: str) -> None:
 def test_ds18b20_from_sysfs(tmp_path: Path) -> None:
     _w1(tmp_path, "28-0316a2794bff", _GOOD)
     (tmp_path / "w1_bus_master1").mkdir()
-    driver = build_driver(DS18B20Sensor(driver="ds18b20", name="water", sysfs_root=tmp_path))
+    driver = build_driver(DS18B20Sensor(name="water", sysfs_root=tmp_path))
     assert driver.read() == {"water_temperature": 23.125}
 
 
@@ -134,7 +133,6 @@ def test_ds18b20_from_sysfs(tmp_path: Path) -> None:
 def test_ds18b20_bad_readings_are_errors(tmp_path: Path, text: str, reason: str) -> None:
     _w1(tmp_path, "28-0316a2794bff", text)
     sensor = DS18B20Sensor(
-        driver="ds18b20",
         name="water",
         sysfs_root=tmp_path,
         devices={"28-0316a2794bff": "water_temperature"},
@@ -144,7 +142,7 @@ def test_ds18b20_bad_readings_are_errors(tmp_path: Path, text: str, reason: str)
 
 
 def test_ds18b20_missing_probe(tmp_path: Path) -> None:
-    driver = build_driver(DS18B20Sensor(driver="ds18b20", name="water", sysfs_root=tmp_path))
+    driver = build_driver(DS18B20Sensor(name="water", sysfs_root=tmp_path))
     with pytest.raises(DriverError, match="no DS18B20"):
         driver.read()
     with pytest.raises(ValueError, match="t="):
@@ -157,7 +155,6 @@ def test_health_from_sysfs(tmp_path: Path) -> None:
     battery = tmp_path / "in_voltage0_raw"
     battery.write_text("1650\n")
     sensor = HealthSensor(
-        driver="health",
         name="health",
         thermal_file=thermal,
         battery_file=battery,
@@ -205,7 +202,6 @@ def test_health_reads_rssi_where_available(
     wireless = tmp_path / "proc-net-wireless"
     wireless.write_text(_WIRELESS_HEADER + lines)
     sensor = HealthSensor(
-        driver="health",
         name="health",
         thermal_file=thermal,
         wireless_file=wireless,
@@ -224,12 +220,12 @@ def test_failing_driver_is_reported_and_retried_without_stopping_others(tmp_path
         node_id="n3",
         data_dir=tmp_path / "edge",
         # Nothing listens there: the node is offline, which must not matter for sampling.
-        mqtt=MqttSettings(url=f"mqtt://127.0.0.1:{free_port()}"),
+        mqtt=MqttLinkSettings(url=f"mqtt://127.0.0.1:{free_port()}"),
         status_interval_s=0.1,
         clock=ClockConfig(mode=ClockMode.UNSYNCED),
         sensors=[
-            FakeSensor(driver="fake", name="ok", interval_s=0.02, values={"ph": 7.1}),
-            DS18B20Sensor(driver="ds18b20", name="water", interval_s=0.02, sysfs_root=water),
+            FakeSensor(name="ok", interval_s=0.02, values={"ph": 7.1}),
+            DS18B20Sensor(name="water", interval_s=0.02, sysfs_root=water),
         ],
     )
     agent = Agent(config)

@@ -20,14 +20,15 @@ from farmwatch_edge.actuators import ActuatorError, build_actuator
 from farmwatch_edge.actuators.gpiod import GpiodRelay
 from farmwatch_edge.agent import Agent
 from farmwatch_edge.config import EdgeConfig, GpiodActuator
-from pydantic import ValidationError
+from farmwatch_edge.validation import InvalidConfig, validate
 from support.waiting import eventually
 
 from farmwatch.broker import free_port
 
 
 def _config(data_dir: Path, chip: str) -> EdgeConfig:
-    return EdgeConfig.model_validate(
+    return validate(
+        EdgeConfig,
         {
             "farm_id": "barn-01",
             "node_id": "n1",
@@ -58,7 +59,7 @@ def _config(data_dir: Path, chip: str) -> EdgeConfig:
                 }
                 for actuator in ("fan", "mister")
             ],
-        }
+        },
     )
 
 
@@ -68,10 +69,10 @@ def test_gpiod_is_selected_from_the_config(tmp_path: Path) -> None:
     assert isinstance(fan, GpiodActuator)
     assert (fan.chip, fan.line, fan.active_low) == ("/dev/gpiochip4", 17, True)
     assert isinstance(build_actuator(fan), GpiodRelay)
-    with pytest.raises(ValidationError, match="line"):
-        GpiodActuator.model_validate({"name": "fan", "driver": "gpiod", "line": -1})
-    with pytest.raises(ValidationError, match="pin"):
-        GpiodActuator.model_validate({"name": "fan", "driver": "gpiod", "line": 1, "pin": 1})
+    with pytest.raises(InvalidConfig, match="line"):
+        validate(GpiodActuator, {"name": "fan", "driver": "gpiod", "line": -1})
+    with pytest.raises(InvalidConfig, match="pin"):
+        validate(GpiodActuator, {"name": "fan", "driver": "gpiod", "line": 1, "pin": 1})
 
 
 def test_gpiod_is_imported_only_when_a_relay_uses_it() -> None:
@@ -79,7 +80,7 @@ def test_gpiod_is_imported_only_when_a_relay_uses_it() -> None:
         "import sys; from farmwatch_edge.agent import Agent; "
         "from farmwatch_edge.actuators import build_actuator; "
         "from farmwatch_edge.config import FakeActuator; "
-        "build_actuator(FakeActuator(driver='fake', name='a')); "
+        "build_actuator(FakeActuator(name='a')); "
         "print('gpiod' in sys.modules)"
     )
     result = subprocess.run(
@@ -89,14 +90,14 @@ def test_gpiod_is_imported_only_when_a_relay_uses_it() -> None:
 
 
 def test_missing_or_wrong_chip_is_a_clear_error(tmp_path: Path) -> None:
-    missing = GpiodRelay(GpiodActuator(name="fan", driver="gpiod", chip="gpiochip99", line=17))
+    missing = GpiodRelay(GpiodActuator(name="fan", chip="gpiochip99", line=17))
     with pytest.raises(ActuatorError, match=r"^/dev/gpiochip99 line 17: no such GPIO chip"):
         missing.set(True)
     with pytest.raises(ActuatorError, match="no such GPIO chip"):
         _ = missing.state  # retried later, same reason meanwhile
     not_a_chip = tmp_path / "gpiochip0"
     not_a_chip.write_text("")
-    wrong = GpiodRelay(GpiodActuator(name="fan", driver="gpiod", chip=str(not_a_chip), line=17))
+    wrong = GpiodRelay(GpiodActuator(name="fan", chip=str(not_a_chip), line=17))
     with pytest.raises(ActuatorError, match=rf"^{re.escape(str(not_a_chip))} line 17: .*ioctl"):
         wrong.set(True)
     wrong.close()

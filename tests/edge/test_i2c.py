@@ -19,7 +19,8 @@ from farmwatch_edge.config import (
 )
 from farmwatch_edge.drivers import DriverError, build_driver
 from farmwatch_edge.drivers.i2c import ADS1115Driver, BH1750Driver, SHT3xDriver, crc8_sensirion
-from pydantic import ValidationError
+from farmwatch_edge.validation import InvalidConfig, validate
+from msgspec.structs import replace
 from smbus2 import i2c_msg
 
 
@@ -111,7 +112,7 @@ def test_sht3x_single_shot_reads_and_converts() -> None:
     bus, sleeps = FakeBus(), _sleeps()
     raw_t, raw_rh = 0x6666, 0x8F5C  # ≈ 25 °C, ≈ 56 %RH
     bus.plain_reads.append(_sht_frame(raw_t, raw_rh))
-    config = SHT3xSensor(driver="sht3x", name="air", address=0x45, bus=3)
+    config = SHT3xSensor(name="air", address=0x45, bus=3)
     driver = SHT3xDriver(config, bus_factory=Factory(bus), sleep=sleeps.append)
 
     readings = driver.read()
@@ -133,9 +134,7 @@ def test_sht3x_crc_mismatch_is_a_driver_error_with_the_reason() -> None:
     frame = bytearray(_sht_frame(0x6666, 0x8F5C))
     frame[3] ^= 0x40  # a flipped bit in the humidity MSB
     bus.plain_reads.append(bytes(frame))
-    driver = SHT3xDriver(
-        SHT3xSensor(driver="sht3x", name="air"), bus_factory=Factory(bus), sleep=_sleeps().append
-    )
+    driver = SHT3xDriver(SHT3xSensor(name="air"), bus_factory=Factory(bus), sleep=_sleeps().append)
     with pytest.raises(DriverError, match=r"0x44 on i2c-1: CRC mismatch on humidity"):
         driver.read()
     driver.close()
@@ -146,7 +145,7 @@ def test_bh1750_datasheet_example() -> None:
     bus, sleeps = FakeBus(), _sleeps()
     bus.plain_reads.append(bytes([0b1000_0011, 0b1001_0000]))
     driver = BH1750Driver(
-        BH1750Sensor(driver="bh1750", name="light", address=0x5C),
+        BH1750Sensor(name="light", address=0x5C),
         bus_factory=Factory(bus),
         sleep=sleeps.append,
     )
@@ -160,7 +159,6 @@ def test_bh1750_datasheet_example() -> None:
 
 def _ads_config(**changes: object) -> ADS1115Sensor:
     base = ADS1115Sensor(
-        driver="ads1115",
         name="probes",
         address=0x49,
         channels=[
@@ -178,7 +176,7 @@ def _ads_config(**changes: object) -> ADS1115Sensor:
             ),
         ],
     )
-    return base.model_copy(update=changes)
+    return replace(base, **changes)
 
 
 def test_ads1115_single_shot_per_channel_with_scaling() -> None:
@@ -219,7 +217,6 @@ def test_ads1115_negative_reading_and_unit_conversion() -> None:
     bus.registers[(0x48, 0x01)] = [[0x80, 0x00]]
     bus.registers[(0x48, 0x00)] = [[0xFF, 0x38]]  # -200 counts, two's complement
     config = ADS1115Sensor(
-        driver="ads1115",
         name="soil",
         data_rate=860,
         channels=[
@@ -264,9 +261,7 @@ def test_os_error_is_a_driver_failure_and_is_retried(code: int, hint: str) -> No
     bus = FakeBus()
     bus.fail = OSError(code, "boom")
     factory = Factory(bus)
-    driver = BH1750Driver(
-        BH1750Sensor(driver="bh1750", name="light"), bus_factory=factory, sleep=_sleeps().append
-    )
+    driver = BH1750Driver(BH1750Sensor(name="light"), bus_factory=factory, sleep=_sleeps().append)
     with pytest.raises(DriverError, match=hint) as info:
         driver.read()
     assert "bh1750 at 0x23 on i2c-1" in str(info.value)
@@ -282,7 +277,7 @@ def test_opening_the_bus_fails_cleanly() -> None:
     def no_bus(number: int) -> FakeBus:
         raise FileNotFoundError(errno.ENOENT, "No such file or directory", f"/dev/i2c-{number}")
 
-    driver = SHT3xDriver(SHT3xSensor(driver="sht3x", name="air"), bus_factory=no_bus)
+    driver = SHT3xDriver(SHT3xSensor(name="air"), bus_factory=no_bus)
     with pytest.raises(DriverError, match="no /dev/i2c-1"):
         driver.read()
     driver.close()
@@ -291,9 +286,7 @@ def test_opening_the_bus_fails_cleanly() -> None:
 def test_bus_is_opened_lazily_and_once() -> None:
     bus = FakeBus()
     factory = Factory(bus)
-    driver = BH1750Driver(
-        BH1750Sensor(driver="bh1750", name="light"), bus_factory=factory, sleep=_sleeps().append
-    )
+    driver = BH1750Driver(BH1750Sensor(name="light"), bus_factory=factory, sleep=_sleeps().append)
     assert factory.opened == []
     bus.plain_reads += [bytes([0, 12]), bytes([0, 24])]
     driver.read()
@@ -304,8 +297,8 @@ def test_bus_is_opened_lazily_and_once() -> None:
 
 
 def test_build_driver_selects_the_i2c_drivers() -> None:
-    sht = build_driver(SHT3xSensor(driver="sht3x", name="a"))
-    bh = build_driver(BH1750Sensor(driver="bh1750", name="b"))
+    sht = build_driver(SHT3xSensor(name="a"))
+    bh = build_driver(BH1750Sensor(name="b"))
     ads = build_driver(_ads_config())
     assert isinstance(sht, SHT3xDriver)
     assert isinstance(bh, BH1750Driver)
@@ -356,5 +349,5 @@ def test_build_driver_selects_the_i2c_drivers() -> None:
 def test_config_rejects_nonsense(
     model: type[object], data: dict[str, object], message: str
 ) -> None:
-    with pytest.raises(ValidationError, match=message):
-        model.model_validate(data)  # type: ignore[attr-defined]
+    with pytest.raises(InvalidConfig, match=message):
+        validate(model, data)

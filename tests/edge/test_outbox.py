@@ -7,8 +7,8 @@ import logging
 from pathlib import Path
 
 import pytest
-from farmwatch_core.contract.payload import MAX_MESSAGE_BYTES
-from farmwatch_edge.clock import ClockCheck, ClockMode, Stamper
+from farmwatch_core.contract.payload import MAX_MESSAGE_BYTES, encode_batch
+from farmwatch_edge.clock import ClockCheck, ClockMode, Stamper, kernel_says_unsynced
 from farmwatch_edge.outbox import Outbox, batches
 
 _T0 = 1_795_921_140_000
@@ -74,6 +74,33 @@ def test_batches_respect_record_and_byte_limits(tmp_path: Path) -> None:
     assert max(len(p) for _, p in batches(entries)) <= MAX_MESSAGE_BYTES
 
 
+def test_batches_are_the_contracts_encoding_of_their_records(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.db") as box:
+        for seq in range(1, 1201):
+            readings = {"ph": 7.0 + seq / 7, "dissolved_oxygen": 5.25, "water_temperature": -0.5}
+            box.add(ts_ms=_T0 + seq, seq=seq, synced=seq % 3 != 0, readings=readings)
+        entries = box.pending(limit=5000)
+        streamed = list(box.iter_pending(limit=5000))
+    assert [e.id for e in streamed] == [e.id for e in entries]
+    by_id = {e.id: e.record for e in entries}
+    for limits in ({"max_records": 500}, {"max_bytes": 20_000}):
+        out = list(batches(iter(streamed), **limits))
+        assert [i for ids, _ in out for i in ids] == [e.id for e in entries]
+        for ids, payload in out:
+            assert payload == encode_batch([by_id[i] for i in ids])  # byte for byte
+
+
+def test_a_pending_iterator_closed_early_leaves_the_outbox_usable(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.db") as box:
+        _fill(box, 10)
+        pending = box.iter_pending()
+        first = next(pending)
+        pending.close()
+        box.remove([first.id])  # a write right after: no statement left open
+        _fill(box, 1, start=11)
+        assert box.depth == 10
+
+
 def test_restamp_fixes_records_taken_before_clock_sync(tmp_path: Path) -> None:
     with Outbox(tmp_path / "o.db") as box:
         # Booted with the clock in 1970; monotonic times 1000, 2000 and 2000 (same ms).
@@ -98,6 +125,8 @@ def test_clock_check_and_stamper() -> None:
     assert check.synced()
     kernel_unsynced = ClockCheck(ClockMode.AUTO, wall_ms=lambda: _T0, kernel_unsynced=lambda: True)
     assert not kernel_unsynced.synced()
+    # The real adjtimex(2), through the C library already in the process: an answer, not None.
+    assert kernel_says_unsynced() in (True, False)
     assert ClockCheck(ClockMode.FLOOR, wall_ms=lambda: _T0, kernel_unsynced=lambda: True).synced()
     stamp = Stamper(last_ms=0, wall_ms=lambda: _T0)
     assert [stamp() for _ in range(3)] == [_T0, _T0 + 1, _T0 + 2]  # never the same millisecond

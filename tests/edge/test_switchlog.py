@@ -10,11 +10,17 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from farmwatch_core.settings import MqttSettings
 from farmwatch_edge.actuators.fake import FakeRelay
 from farmwatch_edge.agent import Agent
 from farmwatch_edge.clock import ClockMode
-from farmwatch_edge.config import ClockConfig, EdgeConfig, FakeActuator, FakeSensor, SafetyRule
+from farmwatch_edge.config import (
+    ClockConfig,
+    EdgeConfig,
+    FakeActuator,
+    FakeSensor,
+    MqttLinkSettings,
+    SafetyRule,
+)
 from farmwatch_edge.control import Controller
 from farmwatch_edge.switchlog import SwitchLog
 from support.waiting import eventually
@@ -36,13 +42,11 @@ def _config(data_dir: Path, *, min_on_s: float, min_off_s: float) -> EdgeConfig:
         farm_id="pond-01",
         node_id="n1",
         data_dir=data_dir,
-        mqtt=MqttSettings(url=f"mqtt://127.0.0.1:{free_port()}"),  # no broker: not needed
+        mqtt=MqttLinkSettings(url=f"mqtt://127.0.0.1:{free_port()}"),  # no broker: not needed
         status_interval_s=0.2,
         clock=ClockConfig(mode=ClockMode.UNSYNCED),
-        sensors=[FakeSensor(driver="fake", name="probe", interval_s=0.01, values={"ph": 7.0})],
-        actuators=[
-            FakeActuator(driver="fake", name="aerator", min_on_s=min_on_s, min_off_s=min_off_s)
-        ],
+        sensors=[FakeSensor(name="probe", interval_s=0.01, values={"ph": 7.0})],
+        actuators=[FakeActuator(name="aerator", min_on_s=min_on_s, min_off_s=min_off_s)],
         rules=[_LOW_DO],
     )
 
