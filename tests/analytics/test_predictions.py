@@ -96,3 +96,19 @@ def test_a_rising_night_never_warns() -> None:
     assert forecast.below_limit_at is None
     assert not forecast.warning
     assert forecast.minimum_mg_l == pytest.approx(3.47, abs=0.05)
+
+
+def test_the_closed_form_level_fit_equals_least_squares() -> None:
+    import numpy as np
+    from farmwatch_analytics.predictions import _fit_levels
+
+    rng = np.random.default_rng(4)
+    for k in (0.01, 0.1, 0.3, 1.0, 1e-9):
+        t = -np.sort(rng.uniform(0, 6, size=40))[::-1]
+        y = 3 + 2 * np.exp(-k * t) + rng.normal(0, 0.1, size=40)
+        basis = np.column_stack((np.exp(-k * t), 1 - np.exp(-k * t)))
+        expected = np.linalg.lstsq(basis, y, rcond=None)[0]
+        level, equilibrium = _fit_levels(t, y, k)
+        np.testing.assert_allclose(
+            basis @ [level, equilibrium], basis @ expected, rtol=1e-9, atol=1e-9
+        )
