@@ -45,7 +45,7 @@ def test_bind_mounts_exist_and_volumes_are_declared() -> None:
             assert dependency in compose["services"]
 
 
-@pytest.mark.parametrize("service", ["ingest", "api", "simulator"])
+@pytest.mark.parametrize("service", ["ingest", "api", "analytics", "alerting", "simulator"])
 def test_farmwatch_commands_parse(service: str) -> None:
     command = _compose()["services"][service]["command"]
     assert command[0] == "farmwatch"
@@ -59,3 +59,14 @@ def test_example_registry_is_the_compose_simulators_scenario() -> None:
     args = build_parser().parse_args(command[1:])
     expected = build_deployment(args.farms, seed=args.seed)
     assert load_registry(ROOT / "deploy" / "registry.yaml") == expected
+
+
+def test_grafana_mounts_the_generated_provisioning_and_dashboards() -> None:
+    grafana = _compose()["services"]["grafana"]
+    mounts = {m.split(":")[1]: m.split(":")[0] for m in grafana["volumes"]}
+    sources = mounts["/etc/grafana/provisioning/datasources"]
+    assert list((ROOT / sources).glob("*.yaml")), "no data source provisioning"
+    dashboards = ROOT / mounts["/var/lib/grafana/dashboards/farmwatch"]
+    assert len(list(dashboards.glob("*.json"))) >= 10
+    provider = (ROOT / mounts["/etc/grafana/provisioning/dashboards"]).glob("*.yaml")
+    assert any("/var/lib/grafana/dashboards/farmwatch" in p.read_text() for p in provider)
