@@ -407,6 +407,7 @@ _ACTIONS: Mapping[tuple[str, bool], Action] = {
     ("nh3", False): Action(vi="Tăng thông gió, dọn chất thải", en="Ventilate more, clear manure"),
     ("co2", False): Action(vi="Tăng thông gió", en="Ventilate more"),
     ("soil_moisture", True): Action(vi="Tưới nước", en="Irrigate"),
+    ("soil_water_depletion", False): Action(vi="Tưới nước ngay", en="Irrigate now"),
     ("vpd", False): Action(vi="Phun sương, che bớt nắng", en="Mist and shade"),
 }
 
