@@ -39,3 +39,22 @@ def test_pickles_without_the_model_and_refuses_what_it_cannot_score() -> None:
     subset = IsolationForest(n_estimators=4, max_features=0.5, random_state=0).fit(train)
     with pytest.raises(ValueError, match="feature subsets"):
         CompiledForest(subset)
+
+
+def test_a_directly_fitted_forest_scores_its_rows_as_it_scores_any_row_and_isolates_outliers() -> (
+    None
+):
+    rng = np.random.default_rng(9)
+    rows = rng.normal(size=(336, 6))
+    forest, scores = CompiledForest.fit(rows, trees=32, seed=1)
+    np.testing.assert_allclose(scores, [forest.score(r.tolist()) for r in rows], atol=1e-12)
+    outliers = rng.normal(size=(50, 6)) * 6
+    inliers = rng.normal(size=(50, 6))
+    out = np.array([forest.score(r.tolist()) for r in outliers])
+    inn = np.array([forest.score(r.tolist()) for r in inliers])
+    assert (out[:, None] > inn[None, :]).mean() > 0.95  # AUC: isolation works
+    sklearn = IsolationForest(n_estimators=32, random_state=1).fit(rows)
+    theirs = -sklearn.score_samples(np.vstack([outliers, inliers]))
+    ours = np.concatenate([out, inn])
+    assert abs(ours.mean() - theirs.mean()) < 0.03  # the same algorithm, other random draws
+    assert np.corrcoef(ours, theirs)[0, 1] > 0.9

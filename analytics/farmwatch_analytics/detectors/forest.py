@@ -91,9 +91,49 @@ class CompiledForest:
     def __init__(self, model: Any) -> None:
         if any(len(f) != model.n_features_in_ for f in model.estimators_features_):
             raise ValueError("a forest fitted on feature subsets (max_features < 1.0)")
-        self.trees = [_Tree(estimator.tree_) for estimator in model.estimators_]
-        self.n_features = int(model.n_features_in_)
-        self._denominator = len(self.trees) * average_path_length(int(model.max_samples_))
+        self._set([estimator.tree_ for estimator in model.estimators_],
+                  int(model.n_features_in_), int(model.max_samples_))  # fmt: skip
+
+    def _set(self, trees: Sequence[Any], n_features: int, max_samples: int) -> None:
+        self.trees = [_Tree(tree) for tree in trees]
+        self.n_features = n_features
+        self._denominator = len(self.trees) * average_path_length(max_samples)
+
+    @classmethod
+    def fit(
+        cls, rows: np.ndarray, trees: int, seed: int, max_samples: int = 256
+    ) -> tuple[CompiledForest, np.ndarray]:
+        """Fit isolation trees on ``rows``; the forest and the rows' own scores.
+
+        Built the way ``IsolationForest.fit`` builds them — per tree a subsample of
+        min(256, n) rows without replacement, scikit-learn's ``ExtraTreeRegressor`` with one
+        random feature and a random split per node, random targets, depth limited to
+        ceil(log2 ψ) (Liu et al. 2008, §4) — without its bagging machinery, which costs more
+        than the trees themselves (27 ms against 16 ms for 32 trees on 336 rows here). The
+        rows' scores come from each tree's vectorised ``apply``, not row by row.
+        """
+        from sklearn.tree import ExtraTreeRegressor  # heavy: imported only when fitting
+
+        rng = np.random.default_rng(seed)
+        n = len(rows)
+        psi = min(max_samples, n)
+        depth = math.ceil(math.log2(max(psi, 2)))
+        fitted = []
+        for _ in range(trees):
+            chosen = rows[rng.choice(n, psi, replace=False)]
+            tree = ExtraTreeRegressor(
+                max_features=1, max_depth=depth, random_state=int(rng.integers(2**31 - 1))
+            )
+            tree.fit(chosen, rng.uniform(size=psi))
+            fitted.append(tree.tree_)
+        forest = cls.__new__(cls)
+        forest._set(fitted, rows.shape[1], psi)
+        matrix = np.asarray(rows, dtype=np.float32)
+        total = np.zeros(n)
+        for raw, compiled in zip(fitted, forest.trees, strict=True):
+            total += np.asarray(compiled.leaf_depth)[raw.apply(matrix)]
+        scores = np.power(2.0, -total / forest._denominator) if forest._denominator else np.ones(n)
+        return forest, scores
 
     def score(self, row: Sequence[float]) -> float:
         """The isolation score of one row (length ``n_features``)."""

@@ -315,13 +315,9 @@ class IsolationForestDetector:
             self._fit()
 
     def _fit(self) -> None:
-        from sklearn.ensemble import IsolationForest  # heavy: imported only when fitting
-
         matrix = np.asarray(self._rows, dtype=float)
-        model = IsolationForest(n_estimators=self.trees, random_state=self.seed)
-        model.fit(matrix)
-        self._forest = CompiledForest(model)
-        self._train_scores = sorted((-model.score_samples(matrix)).tolist())
+        self._forest, scores = CompiledForest.fit(matrix, self.trees, self.seed + self.fits)
+        self._train_scores = sorted(scores.tolist())
         self._since_fit = 0
         self._fitted_on = len(matrix)
         self.fits += 1
