@@ -6,48 +6,14 @@ Only connection set-up lives here; what is published where is the contract's bus
 from __future__ import annotations
 
 import ssl
-from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from farmwatch_core.mqtt_settings import MqttSettings
+from farmwatch_core.mqtt_url import BrokerAddress, parse_mqtt_url
 
-_SCHEMES = {"mqtt": False, "tcp": False, "mqtts": True, "ssl": True}
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerAddress:
-    host: str
-    port: int
-    tls: bool = False
-    username: str | None = None
-    password: str | None = None
-
-    def url(self) -> str:
-        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
-
-
-def parse_mqtt_url(url: str) -> BrokerAddress:
-    """Parse ``mqtt://[user:pass@]host[:port]`` (or ``mqtts://``).
-
-    >>> parse_mqtt_url("mqtts://node:s3cret@broker.example:8883")
-    BrokerAddress(host='broker.example', port=8883, tls=True, username='node', password='s3cret')
-    >>> parse_mqtt_url("mqtt://localhost").port
-    1883
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in _SCHEMES or not parts.hostname:
-        raise ValueError(f"MQTT URL {url!r} must look like mqtt://host:1883 or mqtts://host:8883")
-    tls = _SCHEMES[parts.scheme]
-    return BrokerAddress(
-        host=parts.hostname,
-        port=parts.port or (8883 if tls else 1883),
-        tls=tls,
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None,
-    )
+__all__ = ["BrokerAddress", "new_client", "parse_mqtt_url"]
 
 
 def new_client(

@@ -11,9 +11,8 @@ import ssl
 from typing import TYPE_CHECKING
 
 import paho.mqtt.client as paho
+from farmwatch_core.mqtt_url import BrokerAddress, parse_mqtt_url
 from paho.mqtt.enums import CallbackAPIVersion
-
-from farmwatch_edge.mqtt_link_settings import BrokerAddress, parse_mqtt_url
 
 if TYPE_CHECKING:
     from farmwatch_edge.mqtt_link_settings import MqttLinkSettings

@@ -4,7 +4,7 @@ Why a second class: :class:`farmwatch_core.mqtt_settings.MqttSettings` is a pyda
 and importing pydantic costs the agent ≈ 10 MB of its ≈ 30 MB budget on a Pi (docs/edge.md,
 "Benchmark and memory"). The server keeps pydantic; the node's YAML ``mqtt:`` section has
 exactly the same keys, so a technician writes it the same way for either, and
-:func:`parse_mqtt_url` is the core's URL grammar (``tests/edge`` checks that both agree).
+:func:`parse_mqtt_url` is the core's own (:mod:`farmwatch_core.mqtt_url`, standard library only).
 
 >>> from farmwatch_edge.validation import validate
 >>> settings = validate(MqttLinkSettings, {"url": "mqtts://broker:8883", "password": "pw"})
@@ -18,47 +18,13 @@ farmwatch_edge.validation.InvalidConfig: keepalive_s: must be >= 5
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import unquote, urlsplit
 
 from farmwatch_core.contract.topics import validate_prefix
+from farmwatch_core.mqtt_url import parse_mqtt_url
 
 from farmwatch_edge.validation import Meta, Secret, Strict, field_error
-
-_SCHEMES = {"mqtt": False, "tcp": False, "mqtts": True, "ssl": True}
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerAddress:
-    host: str
-    port: int
-    tls: bool = False
-    username: str | None = None
-    password: str | None = None
-
-    def url(self) -> str:
-        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
-
-
-def parse_mqtt_url(url: str) -> BrokerAddress:
-    """Parse ``mqtt://[user:pass@]host[:port]`` (or ``mqtts://``); ValueError otherwise.
-
-    >>> parse_mqtt_url("mqtts://node:s3cret@broker.example")
-    BrokerAddress(host='broker.example', port=8883, tls=True, username='node', password='s3cret')
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in _SCHEMES or not parts.hostname:
-        raise ValueError(f"MQTT URL {url!r} must look like mqtt://host:1883 or mqtts://host:8883")
-    tls = _SCHEMES[parts.scheme]
-    return BrokerAddress(
-        host=parts.hostname,
-        port=parts.port or (8883 if tls else 1883),
-        tls=tls,
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None,
-    )
 
 
 class MqttLinkSettings(Strict, kw_only=True):

@@ -9,35 +9,12 @@ from __future__ import annotations
 import ssl
 
 import pytest
-from farmwatch_core.mqtt import parse_mqtt_url as core_parse
 from farmwatch_core.mqtt_settings import MqttSettings
+from farmwatch_core.mqtt_url import parse_mqtt_url as core_parse
 from farmwatch_edge.config import EdgeConfig
 from farmwatch_edge.mqtt_link import new_client
-from farmwatch_edge.mqtt_link_settings import MqttLinkSettings, parse_mqtt_url
+from farmwatch_edge.mqtt_link_settings import MqttLinkSettings
 from farmwatch_edge.validation import InvalidConfig, Secret, validate
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "mqtt://localhost",
-        "mqtt://127.0.0.1:1884",
-        "tcp://broker.example",
-        "mqtts://broker.example",
-        "ssl://node:s3cret@broker.example:8884",
-        "mqtt://user%40farm:p%2Fw@10.0.0.2",
-    ],
-)
-def test_urls_mean_what_they_mean_to_the_server(url: str) -> None:
-    edge, core = parse_mqtt_url(url), core_parse(url)
-    assert (edge.host, edge.port, edge.tls, edge.username, edge.password) == (
-        core.host,
-        core.port,
-        core.tls,
-        core.username,
-        core.password,
-    )
-    assert edge.url() == core.url()
 
 
 @pytest.mark.parametrize("url", ["http://broker", "mqtt://", "broker:1883"])
