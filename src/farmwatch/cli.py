@@ -502,6 +502,86 @@ def _simulate_options(sim: argparse.ArgumentParser) -> None:
     sim.add_argument("--labels", type=Path, help="scenario: write its (shifted) labels CSV here")
 
 
+def _devices(args: argparse.Namespace) -> tuple[Any, Path, Path, str]:
+    from farmwatch.devices import DeviceRegistry
+
+    settings = _settings(args)
+    folder = settings.data_dir / "broker"
+    password_file = args.password_file or folder / "passwd"
+    acl_file = args.acl_file or folder / "acl"
+    registry = DeviceRegistry(settings.data_dir / "devices.json")
+    return registry, password_file, acl_file, settings.mqtt.topic_prefix
+
+
+_RELOAD = (
+    "reload the broker so it reads them: `kill -HUP $(pidof mosquitto)` "
+    "(docker: `docker compose kill -s HUP mosquitto`)"
+)
+
+
+def cmd_devices_add(args: argparse.Namespace) -> int:
+    registry, password_file, acl_file, prefix = _devices(args)
+    try:
+        if args.service:
+            username, password = registry.add_service(args.service)
+        else:
+            if not (args.farm and args.node):
+                print("give --farm and --node (or --service NAME)", file=sys.stderr)
+                return 2
+            username, password = registry.add_node(args.farm, args.node)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    registry.write_broker_files(password_file, acl_file, prefix)
+    print(f"username: {username}\npassword: {password}")
+    print(
+        f"(shown once: put it in the node's edge.yaml `mqtt.password`). Wrote {password_file} "
+        f"and {acl_file}; {_RELOAD}"
+    )
+    return 0
+
+
+def cmd_devices_revoke(args: argparse.Namespace) -> int:
+    registry, password_file, acl_file, prefix = _devices(args)
+    try:
+        registry.revoke(args.username)
+    except KeyError as exc:
+        print(exc.args[0], file=sys.stderr)
+        return 1
+    registry.write_broker_files(password_file, acl_file, prefix)
+    print(f"revoked {args.username}; wrote {password_file} and {acl_file}; {_RELOAD}")
+    return 0
+
+
+def cmd_devices_list(args: argparse.Namespace) -> int:
+    registry, _, _, _ = _devices(args)
+    for account in registry.accounts.values():
+        state = f"revoked {account.revoked_at}" if account.revoked_at else "active"
+        print(f"{account.username:<40} {account.role:<8} {state}")
+    return 0
+
+
+def _add_devices_commands(sub: Any) -> None:
+    devices = sub.add_parser("devices", help="per-node MQTT credentials and the broker's ACL")
+    devices_sub = devices.add_subparsers(dest="devices_command", required=True)
+    for name, func, text in (
+        ("add", cmd_devices_add, "issue credentials for a node (or a service)"),
+        ("revoke", cmd_devices_revoke, "revoke an account; the broker refuses it after reload"),
+        ("list", cmd_devices_list, "every account and whether it is active"),
+    ):
+        parser = devices_sub.add_parser(name, help=text)
+        _common(parser)
+        parser.add_argument("--password-file", type=Path, help="mosquitto password_file to write")
+        parser.add_argument("--acl-file", type=Path, help="mosquitto acl_file to write")
+        if name == "add":
+            parser.add_argument("--farm")
+            parser.add_argument("--node")
+            parser.add_argument("--service", help="a service account (ingest, analytics, ...)")
+        if name == "revoke":
+            parser.add_argument("username", help="farm/node, or farmwatch-<service>")
+        parser.set_defaults(func=func)
+
+
 def _add_alerting_commands(sub: Any) -> None:
     alerting = sub.add_parser("alerting", help="alert rules, routing and notifications")
     alerting_sub = alerting.add_subparsers(dest="alerting_command", required=True)
@@ -650,8 +730,8 @@ def build_parser() -> argparse.ArgumentParser:
     nab.add_argument("path", type=Path)
     nab.set_defaults(func=cmd_analytics_nab_detector)
 
-    _add_alerting_commands(sub)
-    _add_dashboards_commands(sub)
+    for add_commands in (_add_alerting_commands, _add_devices_commands, _add_dashboards_commands):
+        add_commands(sub)
     return parser
 
 
