@@ -9,6 +9,7 @@ broker, so a first run works without root.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import getpass
 import logging
@@ -16,6 +17,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -123,10 +125,17 @@ def port_is_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def speaks_mqtt(host: str, port: int, timeout: float = 1.0) -> bool:
-    """True if something on host:port answers an MQTT CONNECT with a CONNACK."""
+def speaks_mqtt(
+    host: str, port: int, timeout: float = 1.0, tls: ssl.SSLContext | None = None
+) -> bool:
+    """True if something on host:port answers an MQTT CONNECT with a CONNACK (over ``tls``)."""
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
+        with (
+            socket.create_connection((host, port), timeout=timeout) as raw,
+            tls.wrap_socket(raw, server_hostname=host)
+            if tls
+            else contextlib.nullcontext(raw) as sock,
+        ):
             sock.settimeout(timeout)
             sock.sendall(_PROBE_CONNECT)
             reply = sock.recv(4)
@@ -167,12 +176,14 @@ class MosquittoProcess:
         config: Path | None = None,
         host: str = "127.0.0.1",
         binary: str | None = None,
+        tls_ca: Path | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.port = port
         self.host = host
         self.config = config
         self.binary = binary
+        self.tls_ca = tls_ca  # the config's listener is a TLS one this CA vouches for
         self._proc: subprocess.Popen[bytes] | None = None
 
     @staticmethod
@@ -184,7 +195,7 @@ class MosquittoProcess:
 
     @property
     def url(self) -> str:
-        return f"mqtt://{self.host}:{self.port}"
+        return f"{'mqtts' if self.tls_ca else 'mqtt'}://{self.host}:{self.port}"
 
     @property
     def log_file(self) -> Path:
@@ -224,7 +235,8 @@ class MosquittoProcess:
             tail = self.log_file.read_text(errors="replace").splitlines()[-5:]
             return f"mosquitto exited with code {proc.returncode}: " + " | ".join(tail)
 
-        _wait(lambda: speaks_mqtt(self.host, self.port), 15.0, failed)
+        tls = ssl.create_default_context(cafile=str(self.tls_ca)) if self.tls_ca else None
+        _wait(lambda: speaks_mqtt(self.host, self.port, tls=tls), 15.0, failed)
         log.info("mosquitto %s running on %s (pid %s)", binary, self.url, proc.pid)
 
     def stop(self) -> None:

@@ -18,8 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import ssl
-import subprocess
 import threading
 import time
 import uuid
@@ -28,7 +26,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
@@ -36,6 +33,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from farmwatch_alerting.alert import Alert, Severity
 from farmwatch_alerting.notification import Notification
+from support.tls import TlsFiles, make_tls_files
 
 from farmwatch.broker import free_port
 
@@ -195,32 +193,10 @@ def http_receiver() -> Iterator[HttpReceiver]:
 # TLS material
 
 
-@dataclass(frozen=True, slots=True)
-class TlsFiles:
-    cert: Path
-    key: Path
-
-    def server_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.cert, self.key)
-        return context
-
-
 @pytest.fixture(scope="session")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
     """A self-signed certificate valid for 127.0.0.1 and localhost (the CA file is itself)."""
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-keyout", str(key), "-out", str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return TlsFiles(cert, key)
+    return make_tls_files(tmp_path_factory.mktemp("tls"))
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ from farmwatch_alerting.channels import EmailChannel
 from farmwatch.broker import free_port
 
 if TYPE_CHECKING:
-    from alerting.conftest import NotificationFactory, SmtpServer, StartSmtp, TlsFiles
+    from alerting.conftest import NotificationFactory, SmtpServer, StartSmtp
+    from support.tls import TlsFiles
 
 PASSWORD = "mật-khẩu-1"  # non-ASCII on purpose: smtplib alone cannot send it
 WRONG_PASSWORD = "wrong"
