@@ -262,6 +262,16 @@ class AlertStore:
             ).fetchall()
         return [(int(row[0]), self._alert(row[1:])) for row in rows]
 
+    def episodes_between(self, start: datetime, end: datetime) -> list[tuple[int, Alert]]:
+        """Every episode that started in [start, end), oldest first (exports, reports)."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT id, {self._COLUMNS} FROM episodes WHERE starts_at >= ? AND starts_at < ? "
+                "ORDER BY starts_at, id",
+                (_ts(start), _ts(end)),
+            ).fetchall()
+        return [(int(row[0]), self._alert(row[1:])) for row in rows]
+
     def ack_code(self, episode: int) -> str:
         with self._lock:
             row = self._db.execute(

@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -582,6 +582,63 @@ def _add_devices_commands(sub: Any) -> None:
         parser.set_defaults(func=func)
 
 
+def _day(text: str) -> datetime:
+    """A date (YYYY-MM-DD, local midnight in Hải Dương) or an ISO time, as UTC."""
+    from farmwatch_core.timefmt import DISPLAY_TZ
+
+    value = datetime.fromisoformat(text)
+    return (value if value.tzinfo else value.replace(tzinfo=DISPLAY_TZ)).astimezone(UTC)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from farmwatch_ingest.stores import open_store
+
+    from farmwatch.components import load_deployment
+    from farmwatch.exports import export_alerts_csv, export_readings, farms_for
+
+    settings = _settings(args)
+    deployment = load_deployment(settings)
+    if deployment is None:
+        print(f"no registry at {settings.registry_path}: pass --registry FILE", file=sys.stderr)
+        return 2
+    try:
+        farms = farms_for(deployment, args.farm, args.growing_area)
+        start, end = _day(args.start), _day(args.end)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    store = open_store(settings)
+    try:
+        done = export_readings(
+            store, farms, start, end, args.out, args.format,
+            progress=lambda n: print(f"  {n:,} records...", flush=True),
+        )  # fmt: skip
+    finally:
+        store.close()
+    print(f"readings: {done.records:,} records, {done.rows:,} rows → {done.path}")
+    alerts_db = settings.data_dir / "alerting" / "alerts.sqlite"
+    if args.alerts is not None and alerts_db.exists():
+        alerts = export_alerts_csv(alerts_db, [f.id for f in farms], start, end, args.alerts)
+        print(f"alerts: {alerts.rows:,} episodes → {alerts.path}")
+    return 0
+
+
+def _add_export_command(sub: Any) -> None:
+    export = sub.add_parser(
+        "export", help="a farm's or growing area's readings (and alerts) as CSV or Parquet"
+    )
+    _common(export)
+    which = export.add_mutually_exclusive_group(required=True)
+    which.add_argument("--farm")
+    which.add_argument("--growing-area", help="every farm with this growing-area code")
+    export.add_argument("--start", required=True, help="YYYY-MM-DD (Hải Dương) or ISO time")
+    export.add_argument("--end", required=True, help="exclusive, same forms")
+    export.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    export.add_argument("--out", type=Path, required=True)
+    export.add_argument("--alerts", type=Path, help="also write the alert episodes to this CSV")
+    export.set_defaults(func=cmd_export)
+
+
 def _add_alerting_commands(sub: Any) -> None:
     alerting = sub.add_parser("alerting", help="alert rules, routing and notifications")
     alerting_sub = alerting.add_subparsers(dest="alerting_command", required=True)
@@ -730,7 +787,10 @@ def build_parser() -> argparse.ArgumentParser:
     nab.add_argument("path", type=Path)
     nab.set_defaults(func=cmd_analytics_nab_detector)
 
-    for add_commands in (_add_alerting_commands, _add_devices_commands, _add_dashboards_commands):
+    for add_commands in (
+        _add_alerting_commands, _add_devices_commands, _add_dashboards_commands,
+        _add_export_command,
+    ):  # fmt: skip
         add_commands(sub)
     return parser
 
