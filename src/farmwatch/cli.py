@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from farmwatch_core.registry import RegistryError, load_registry
+from farmwatch_core.registry import Deployment, RegistryError, load_registry
 from farmwatch_core.settings import FarmwatchSettings, load_settings
 
 log = logging.getLogger("farmwatch")
@@ -355,6 +355,28 @@ def cmd_registry_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_registry_import(args: argparse.Namespace) -> int:
+    from farmwatch.registry_import import import_farms
+
+    target: Path = args.registry
+    try:
+        registry = load_registry(target) if target.exists() else Deployment()
+    except RegistryError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    merged, result = import_farms(args.path, registry)
+    if merged is None:
+        print(f"{args.path}: nothing imported, {len(result.errors)} problems:", file=sys.stderr)
+        for error in result.errors:
+            print(f"  {error}", file=sys.stderr)
+        return 1
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(merged.to_yaml(), encoding="utf-8")
+    total = len(merged.farms)
+    print(f"{args.path}: {len(result.farms)} farms imported into {target} ({total} in all)")
+    return 0
+
+
 def cmd_analytics_run(args: argparse.Namespace) -> int:
     from farmwatch_analytics.service import AnalyticsService
 
@@ -639,6 +661,15 @@ def _add_export_command(sub: Any) -> None:
     export.set_defaults(func=cmd_export)
 
 
+def _add_registry_import(registry_sub: Any) -> None:
+    imp = registry_sub.add_parser(
+        "import", help="farms from a spreadsheet (.xlsx or .csv), checked row by row"
+    )
+    imp.add_argument("path", type=Path)
+    imp.add_argument("--registry", type=Path, required=True, help="registry YAML to merge into")
+    imp.set_defaults(func=cmd_registry_import)
+
+
 def _add_alerting_commands(sub: Any) -> None:
     alerting = sub.add_parser("alerting", help="alert rules, routing and notifications")
     alerting_sub = alerting.add_subparsers(dest="alerting_command", required=True)
@@ -770,6 +801,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = registry_sub.add_parser("check", help="validate a registry file")
     check.add_argument("path", type=Path)
     check.set_defaults(func=cmd_registry_check)
+    _add_registry_import(registry_sub)
 
     analytics = sub.add_parser("analytics", help="analytics service and anomaly detection tools")
     analytics_sub = analytics.add_subparsers(dest="analytics_command", required=True)
