@@ -33,6 +33,7 @@ from farmwatch_core.contract.derived import decode_derived
 from farmwatch_core.contract.topics import Channel, NodeTopic, TopicFilter, validate_prefix
 from farmwatch_core.mqtt_settings import MqttSettings
 from farmwatch_core.mqtt_subscriber import Connection, MqttError, Publish
+from farmwatch_core.mqtt_url import display_url
 from farmwatch_core.registry import Deployment
 
 from farmwatch_alerting.alert import Alert
@@ -132,7 +133,9 @@ class AlertingService:
             thread.start()
             self._threads.append(thread)
         log.info(
-            "alerting starting on %s; ack links at %s/a/<code>", self.mqtt.url, self.public_url
+            "alerting starting on %s; ack links at %s/a/<code>",
+            display_url(self.mqtt.url),
+            self.public_url,
         )
 
     def stop(self) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["BrokerAddress", "parse_mqtt_url"]
+__all__ = ["BrokerAddress", "display_url", "parse_mqtt_url"]
 
 _SCHEMES = {"mqtt": False, "tcp": False, "mqtts": True, "ssl": True}
 
@@ -46,3 +46,22 @@ def parse_mqtt_url(url: str) -> BrokerAddress:
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
     )
+
+
+def display_url(url: str) -> str:
+    """``url`` without its user and password, for logs, messages and errors.
+
+    Secrets never go to a log: a broker or database URL may carry them
+    (``mqtt://node:s3cret@host``), and logs are read, copied and pasted into chat groups.
+
+    >>> display_url("mqtts://node:s3cret@broker.example:8883")
+    'mqtts://broker.example:8883'
+    >>> display_url("http://127.0.0.1:8086/")
+    'http://127.0.0.1:8086/'
+    """
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return parts._replace(netloc=netloc).geturl()

@@ -39,6 +39,7 @@ from farmwatch_core.contract import (
     node_topic,
 )
 from farmwatch_core.mqtt_subscriber import Connection, MqttError, Publish
+from farmwatch_core.mqtt_url import display_url
 from farmwatch_core.settings import IngestSettings, MqttSettings
 
 from farmwatch_ingest.deadletter import DeadLetter, DeadLetterStore
@@ -211,7 +212,7 @@ class IngestService:
             self.stats.connected = True
             log.info(
                 "ingest connected to %s as %s (session present: %s), subscribed to %s",
-                self.mqtt.url,
+                display_url(self.mqtt.url),
                 self.settings.client_id,
                 connection.session_present,
                 ", ".join(topics),

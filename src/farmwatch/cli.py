@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from farmwatch_core.mqtt_url import display_url
 from farmwatch_core.registry import Deployment, RegistryError, load_registry
 from farmwatch_core.settings import FarmwatchSettings, load_settings
 
@@ -132,7 +133,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     threading.Thread(target=stop_when_signalled, daemon=True).start()
     print(
-        f"ingest: {settings.mqtt.url} -> {settings.influx.url or settings.sqlite_file}", flush=True
+        f"ingest: {display_url(settings.mqtt.url)} -> "
+        f"{display_url(settings.influx.url) if settings.influx.url else settings.sqlite_file}",
+        flush=True,
     )
     try:
         service.run()
@@ -255,7 +258,8 @@ def _publish_scenario(args: argparse.Namespace) -> int:
             if args.registry_only:
                 return 0
         print(
-            f"publishing scenario {scenario.name!r} to {settings.mqtt.url} {pace} ...", flush=True
+            f"publishing scenario {scenario.name!r} to {display_url(settings.mqtt.url)} {pace} ...",
+            flush=True,
         )
         report = publisher.publish_scenario(
             scenario, shift_to_now=args.shift_to_now, labels_path=args.labels
@@ -273,7 +277,10 @@ def _publish_scenario(args: argparse.Namespace) -> int:
         # A recording's end is its last record: that one lands 1 ms before now.
         last = rows[-1][2].ts + timedelta(milliseconds=1) if rows else None
         shift = shift_to_end_now(last) if args.shift_to_now and last else timedelta(0)
-        print(f"replaying {args.replay_csv} to {settings.mqtt.url} {pace} ...", flush=True)
+        print(
+            f"replaying {args.replay_csv} to {display_url(settings.mqtt.url)} {pace} ...",
+            flush=True,
+        )
         report = publisher.publish(rows, shift=shift)
     labels = f"; {len(report.labels)} labels -> {args.labels}" if args.labels else ""
     print(

@@ -19,6 +19,7 @@ from typing import Literal
 from farmwatch_alerting.api import alerting_router
 from farmwatch_alerting.service import AlertingService
 from farmwatch_analytics.service import AnalyticsService
+from farmwatch_core.mqtt_url import display_url
 from farmwatch_core.registry import Deployment, load_registry
 from farmwatch_core.settings import FarmwatchSettings
 from farmwatch_edge.sequence import SequenceStore
@@ -94,7 +95,8 @@ class Pipeline:
         self._spawn(self.ingest.run, "ingest")
         if not self.ingest.wait_ready(20):
             raise RuntimeError(
-                f"ingest could not connect to the MQTT broker at {self.settings.mqtt.url}; "
+                "ingest could not connect to the MQTT broker at "
+                f"{display_url(self.settings.mqtt.url)}; "
                 "check that it is running and the URL is right"
             )
         self.analytics = AnalyticsService(
@@ -202,7 +204,7 @@ class Pipeline:
         api = f"http://{self.settings.api.host}:{self.api.port}" if self.api else "-"
         self.say(
             "\nfarmwatch is running\n"
-            f"  MQTT broker : {self.settings.mqtt.url} ({broker})\n"
+            f"  MQTT broker : {display_url(self.settings.mqtt.url)} ({broker})\n"
             f"  farms       : {len(deployment.farms)} farms, {nodes} nodes "
             f"(registry {self.settings.registry_path})\n"
             f"  readings go : {store}\n"

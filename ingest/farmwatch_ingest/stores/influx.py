@@ -46,6 +46,7 @@ from typing import Any
 
 import httpx
 from farmwatch_core.contract import Record
+from farmwatch_core.mqtt_url import display_url
 from farmwatch_core.settings import InfluxSettings
 
 from farmwatch_ingest.stores.base import (
@@ -230,13 +231,14 @@ class InfluxStore:
             return self._client.request(method, path, params=params, content=content, data=data)
         except httpx.TimeoutException as exc:
             raise StoreUnavailable(
-                f"InfluxDB at {self.url} did not answer ({what}) within "
+                f"InfluxDB at {display_url(self.url)} did not answer ({what}) within "
                 f"{self.settings.timeout_s:g} s; check that influxd is running and not "
                 "overloaded, or raise influx.timeout_s"
             ) from exc
         except httpx.TransportError as exc:
             raise StoreUnavailable(
-                f"cannot reach InfluxDB at {self.url} ({what}): {exc or type(exc).__name__}; "
+                f"cannot reach InfluxDB at {display_url(self.url)} ({what}): "
+                f"{exc or type(exc).__name__}; "
                 "check influx.url and that influxd is running and reachable from this host"
             ) from exc
 
