@@ -15,7 +15,8 @@ from farmwatch_core.mqtt_url import display_url
 from farmwatch_core.settings import InfluxSettings
 from farmwatch_ingest.stores.base import StoreUnavailable
 from farmwatch_ingest.stores.influx import InfluxStore
-from support.mosquitto import MosquittoProcess
+
+from farmwatch.broker import MosquittoProcess
 
 SECRET = "S3cret-Pw-9f2e"
 
