@@ -652,6 +652,60 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report_programme(args: argparse.Namespace) -> int:
+    from farmwatch_alerting.store import AlertStore
+    from farmwatch_ingest.stores import open_store
+
+    from farmwatch.components import load_deployment
+    from farmwatch.programme import programme_indicators, write_programme_csv
+
+    settings = _settings(args)
+    deployment = load_deployment(settings)
+    if deployment is None:
+        print(f"no registry at {settings.registry_path}: pass --registry FILE", file=sys.stderr)
+        return 2
+    now = datetime.now(UTC)
+    store = open_store(settings)
+    try:
+        latest = store.latest()
+    finally:
+        store.close()
+    alerts_db = settings.data_dir / "alerting" / "alerts.sqlite"
+    alerts = []
+    if alerts_db.exists():
+        alert_store = AlertStore(alerts_db)
+        try:
+            alerts = [a for _, a in alert_store.episodes_between(now - timedelta(days=3650), now)]
+        finally:
+            alert_store.close()
+    rows = programme_indicators(
+        deployment, latest, alerts, now, target=timedelta(minutes=args.target_minutes)
+    )
+    write_programme_csv(rows, args.out)
+    for r in rows:
+        handled = "—" if r.handled_share is None else f"{r.handled_share:.0%}"
+        print(
+            f"{r.district:<16} farms {r.farms:>4}  model {r.model_farms:>3}  online "
+            f"{r.online_share:>4.0%}  cooperatives {r.cooperatives:>3}  alerts in time {handled}"
+        )
+    print(f"→ {args.out}")
+    return 0
+
+
+def _add_report_command(sub: Any) -> None:
+    report = sub.add_parser("report", help="reports for extension officers")
+    report_sub = report.add_subparsers(dest="report_command", required=True)
+    programme = report_sub.add_parser(
+        "programme", help="the plan's programme indicators per district (CSV)"
+    )
+    _common(programme)
+    programme.add_argument("--out", type=Path, required=True)
+    programme.add_argument(
+        "--target-minutes", type=float, default=30.0, help="acknowledge critical alerts within"
+    )
+    programme.set_defaults(func=cmd_report_programme)
+
+
 def _add_export_command(sub: Any) -> None:
     export = sub.add_parser(
         "export", help="a farm's or growing area's readings (and alerts) as CSV or Parquet"
@@ -828,7 +882,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for add_commands in (
         _add_alerting_commands, _add_devices_commands, _add_dashboards_commands,
-        _add_export_command,
+        _add_export_command, _add_report_command,
     ):  # fmt: skip
         add_commands(sub)
     return parser
