@@ -1,23 +1,44 @@
 """MQTT connection helpers shared by edge agents, ingest and simulators (paho-mqtt 2.x).
 
 Only connection set-up lives here; what is published where is the contract's business.
+:func:`new_client` reads its settings through :class:`BrokerLogin`, so the server's pydantic
+``MqttSettings`` and the edge agent's msgspec ``MqttLinkSettings`` both fit, and importing this
+module does not import pydantic (the agent's memory budget, docs/edge.md).
 """
 
 from __future__ import annotations
 
 import ssl
+from pathlib import Path
+from typing import Protocol
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from farmwatch_core.mqtt_settings import MqttSettings
 from farmwatch_core.mqtt_url import BrokerAddress, parse_mqtt_url
 
-__all__ = ["BrokerAddress", "new_client", "parse_mqtt_url"]
+__all__ = ["BrokerAddress", "BrokerLogin", "new_client", "parse_mqtt_url"]
+
+
+class _Secret(Protocol):
+    def get_secret_value(self) -> str: ...
+
+
+class BrokerLogin(Protocol):
+    """What a client needs to reach the broker (read-only, so either settings type fits)."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def username(self) -> str | None: ...
+    @property
+    def password(self) -> _Secret | None: ...
+    @property
+    def ca_file(self) -> Path | None: ...
 
 
 def new_client(
-    settings: MqttSettings,
+    settings: BrokerLogin,
     client_id: str,
     *,
     persistent: bool,
