@@ -106,3 +106,21 @@ def _date(headers: Mapping[str, str]) -> datetime | None:
     except (TypeError, ValueError):
         return None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+class PooledHttp:
+    """A channel's one ``httpx.Client``, made at the first send and kept between alerts (its
+    connections and TLS sessions), closed with the channel. Shared by the HTTP channels."""
+
+    timeout_s: float
+    _client: httpx.Client | None = None
+
+    def _http(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(timeout=self.timeout_s, follow_redirects=False)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None

@@ -20,7 +20,11 @@ import hmac
 
 import httpx
 
-from farmwatch_alerting.channels.http_results import classify_status, transport_error
+from farmwatch_alerting.channels.http_results import (
+    PooledHttp,
+    classify_status,
+    transport_error,
+)
 from farmwatch_alerting.channels.payload import dumps, envelope
 from farmwatch_alerting.notification import DeliveryResult, Notification
 
@@ -39,7 +43,7 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-class WebhookChannel:
+class WebhookChannel(PooledHttp):
     """POSTs to ``url``, or to the notification's ``to`` when no URL is configured."""
 
     def __init__(
@@ -58,18 +62,6 @@ class WebhookChannel:
         self.hmac_secret = hmac_secret
         self.timeout_s = timeout_s
         self.headers = dict(headers or {})
-        self._client: httpx.Client | None = None
-
-    def _http(self) -> httpx.Client:
-        # One client per channel: keeps connections (and TLS sessions) between alerts.
-        if self._client is None:
-            self._client = httpx.Client(timeout=self.timeout_s, follow_redirects=False)
-        return self._client
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
 
     def send(self, notification: Notification) -> DeliveryResult:
         url = self.url or notification.to

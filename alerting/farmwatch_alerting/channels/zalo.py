@@ -30,7 +30,11 @@ from typing import Any
 import httpx
 from farmwatch_core.timefmt import DISPLAY_TZ
 
-from farmwatch_alerting.channels.http_results import classify_status, transport_error
+from farmwatch_alerting.channels.http_results import (
+    PooledHttp,
+    classify_status,
+    transport_error,
+)
 from farmwatch_alerting.notification import DeliveryResult, Notification
 
 __all__ = [
@@ -140,7 +144,7 @@ def tracking_id(notification_id: str) -> str:
     return hashlib.sha256(notification_id.encode()).hexdigest()[:TRACKING_ID_MAX]
 
 
-class ZaloChannel:
+class ZaloChannel(PooledHttp):
     """Sends each notification as one ZNS template message to ``notification.to`` (a phone)."""
 
     def __init__(
@@ -157,17 +161,6 @@ class ZaloChannel:
         self.template_id = template_id
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
-        self._client: httpx.Client | None = None
-
-    def _http(self) -> httpx.Client:
-        if self._client is None:
-            self._client = httpx.Client(timeout=self.timeout_s, follow_redirects=False)
-        return self._client
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
 
     def send(self, notification: Notification) -> DeliveryResult:
         phone = normalise_phone(notification.to)
