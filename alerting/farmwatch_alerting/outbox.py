@@ -43,12 +43,14 @@ import logging
 import random
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal
+
+from farmwatch_core.sqlite_tx import immediate_transaction
 
 from farmwatch_alerting.channels.http_results import RetryLater
 from farmwatch_alerting.channels.payload import notification_from_json, notification_to_json
@@ -240,16 +242,8 @@ class Outbox:
     ) -> None:
         self.close()
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._db_lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return immediate_transaction(self._db, self._db_lock)
 
     def _read(self, sql: str, parameters: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         """A query under the same lock as the transactions (the connection is shared)."""

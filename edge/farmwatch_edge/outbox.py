@@ -23,12 +23,14 @@ import json
 import logging
 import sqlite3
 from collections.abc import Generator, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from farmwatch_core.contract import Record
 from farmwatch_core.contract.payload import MAX_BATCH_RECORDS, MAX_MESSAGE_BYTES, encode_batch
+from farmwatch_core.sqlite_tx import immediate_transaction
 
 log = logging.getLogger(__name__)
 
@@ -242,21 +244,8 @@ class Outbox:
         self.last_ts_ms = max(self.last_ts_ms, previous)
         return len(rows)
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT (or ROLLBACK on error) on an autocommit connection."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return immediate_transaction(self._db)
 
 
 def batches(
