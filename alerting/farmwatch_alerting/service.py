@@ -45,7 +45,7 @@ from farmwatch_alerting.messages import Contact, MessageRenderer
 from farmwatch_alerting.notification import Notice
 from farmwatch_alerting.outbox import Outbox
 from farmwatch_alerting.silences import Silence
-from farmwatch_alerting.store import AlertStore
+from farmwatch_alerting.store import STORE_FILE, AlertStore
 
 __all__ = ["AlertingService"]
 
@@ -82,7 +82,7 @@ class AlertingService:
         self.tick_s = tick_s
         self.now = clock or (lambda: datetime.now(UTC))
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = AlertStore(data_dir / "alerts.sqlite")
+        self.store = AlertStore(data_dir / STORE_FILE)
         self.channels = build_channels(config.channels)
         self.outbox = Outbox(data_dir / "outbox.sqlite", self.channels)
         self._lock = threading.RLock()

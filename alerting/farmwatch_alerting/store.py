@@ -37,10 +37,11 @@ from farmwatch_core.sqlite_tx import immediate_transaction
 
 from farmwatch_alerting.alert import Alert, AlertState, Severity
 
-__all__ = ["ACK_ALPHABET", "AlertStore", "UnknownAlert"]
+__all__ = ["ACK_ALPHABET", "STORE_FILE", "AlertStore", "UnknownAlert"]
 
 ACK_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read aloud, typed on a phone
 ACK_LENGTH = 5
+STORE_FILE = "alerts.sqlite"  # in the service's data directory (settings.alerting_dir)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS episodes (

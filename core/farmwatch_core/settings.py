@@ -107,6 +107,11 @@ class FarmwatchSettings(BaseSettings):
         return self.data_dir / "dead-letters.db"
 
     @property
+    def alerting_dir(self) -> Path:
+        """Where the alerting service keeps its alert store and notification outbox."""
+        return self.data_dir / "alerting"
+
+    @property
     def spool_file(self) -> Path:
         return self.data_dir / "spool.db"
 

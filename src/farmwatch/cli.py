@@ -384,20 +384,27 @@ def cmd_registry_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_analytics_run(args: argparse.Namespace) -> int:
-    from farmwatch_analytics.service import AnalyticsService
-
+def _registry_or_say(settings: FarmwatchSettings, what: str) -> Deployment | None:
+    """The deployment registry, or ``None`` after telling the user how to get one."""
     from farmwatch.components import load_deployment
 
-    settings = _settings(args)
     deployment = load_deployment(settings)
     if deployment is None:
         print(
-            f"analytics needs the deployment registry (farms, nodes and model types) and found "
+            f"{what} needs the deployment registry (farms, nodes and model types) and found "
             f"none at {settings.registry_path}: pass --registry FILE (`farmwatch up` writes one "
             "to var/registry.yaml; `farmwatch simulate --write-registry FILE` makes one)",
             file=sys.stderr,
         )
+    return deployment
+
+
+def cmd_analytics_run(args: argparse.Namespace) -> int:
+    from farmwatch_analytics.service import AnalyticsService
+
+    settings = _settings(args)
+    deployment = _registry_or_say(settings, "analytics")
+    if deployment is None:
         return 2
     state = settings.data_dir / "analytics-state.pickle"
     service = AnalyticsService(settings.mqtt, deployment, state, client_id=args.client_id)
@@ -427,16 +434,11 @@ def cmd_alerting_run(args: argparse.Namespace) -> int:
     from farmwatch_alerting.api import alerting_router
     from farmwatch_alerting.routing_config import AlertingConfigError
 
-    from farmwatch.components import build_alerting, load_deployment, open_alerts_of, start_api
+    from farmwatch.components import build_alerting, open_alerts_of, start_api
 
     settings = _settings(args, **_alerting_overrides(args))
-    deployment = load_deployment(settings)
+    deployment = _registry_or_say(settings, "alerting")
     if deployment is None:
-        print(
-            f"alerting needs the deployment registry and found none at {settings.registry_path}: "
-            "pass --registry FILE (`farmwatch up` writes one to var/registry.yaml)",
-            file=sys.stderr,
-        )
         return 2
     try:
         service = build_alerting(settings, deployment, api_port=args.api_port)
@@ -620,15 +622,14 @@ def _day(text: str) -> datetime:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from farmwatch_alerting.store import STORE_FILE
     from farmwatch_ingest.stores import open_store
 
-    from farmwatch.components import load_deployment
     from farmwatch.exports import export_alerts_csv, export_readings, farms_for
 
     settings = _settings(args)
-    deployment = load_deployment(settings)
+    deployment = _registry_or_say(settings, "export")
     if deployment is None:
-        print(f"no registry at {settings.registry_path}: pass --registry FILE", file=sys.stderr)
         return 2
     try:
         farms = farms_for(deployment, args.farm, args.growing_area)
@@ -645,7 +646,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     finally:
         store.close()
     print(f"readings: {done.records:,} records, {done.rows:,} rows → {done.path}")
-    alerts_db = settings.data_dir / "alerting" / "alerts.sqlite"
+    alerts_db = settings.alerting_dir / STORE_FILE
     if args.alerts is not None and alerts_db.exists():
         alerts = export_alerts_csv(alerts_db, [f.id for f in farms], start, end, args.alerts)
         print(f"alerts: {alerts.rows:,} episodes → {alerts.path}")
@@ -653,16 +654,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_report_programme(args: argparse.Namespace) -> int:
-    from farmwatch_alerting.store import AlertStore
+    from farmwatch_alerting.store import STORE_FILE, AlertStore
     from farmwatch_ingest.stores import open_store
 
-    from farmwatch.components import load_deployment
     from farmwatch.programme import programme_indicators, write_programme_csv
 
     settings = _settings(args)
-    deployment = load_deployment(settings)
+    deployment = _registry_or_say(settings, "report programme")
     if deployment is None:
-        print(f"no registry at {settings.registry_path}: pass --registry FILE", file=sys.stderr)
         return 2
     now = datetime.now(UTC)
     store = open_store(settings)
@@ -670,7 +669,7 @@ def cmd_report_programme(args: argparse.Namespace) -> int:
         latest = store.latest()
     finally:
         store.close()
-    alerts_db = settings.data_dir / "alerting" / "alerts.sqlite"
+    alerts_db = settings.alerting_dir / STORE_FILE
     alerts = []
     if alerts_db.exists():
         alert_store = AlertStore(alerts_db)

@@ -149,7 +149,7 @@ def build_alerting(
         config,
         deployment,
         settings.mqtt,
-        settings.data_dir / "alerting",
+        settings.alerting_dir,
         client_id=f"{settings.ingest.client_id}-alerting",
         public_url=public,
         tick_s=settings.alerting.tick_s,
