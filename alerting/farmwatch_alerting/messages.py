@@ -82,12 +82,15 @@ def strip_diacritics(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Contact:
-    """Where one person is reached: a channel name and the address it understands."""
+    """Where one person is reached: a channel name, the address it understands, the language.
+
+    Every notification carries both the full text and the one-part SMS text; the channel
+    decides which to send (Apprise's SMS services take the short one).
+    """
 
     channel: str
     to: str
     language: str = "vi"
-    sms: bool = False  # the channel bills per SMS part: send the short text
 
 
 def _number(value: str | None, language: str) -> str:

@@ -58,7 +58,7 @@ def test_the_vietnamese_message_says_what_where_value_limit_when_action_and_ack(
 
 
 def test_the_sms_fits_one_plain_part_and_keeps_the_reply_code() -> None:
-    message = renderer().render(notice(do_crash()), Contact("sms", "0912345678", "vi", sms=True))
+    message = renderer().render(notice(do_crash()), Contact("sms", "0912345678", "vi"))
     assert message.short_text.isascii()
     assert len(message.short_text) <= SMS_LIMIT
     assert message.short_text.startswith("Khan: Oxy hoa tan (DO) thap pond-02/n1 1,85 mg/L<2,3")
