@@ -281,8 +281,8 @@ class Evaluator:
         falling = rule.fall is not None and -change >= rule.fall
         limits = [x for x in (rule.rise, rule.fall) if x is not None]
         calm = abs(change) < 0.5 * min(limits)
-        labels = self._labels(rule.name, farm, node, rule.subject)
-        alert = self._current(labels, rule.severity)
+        labels, fp = self._identity(rule.name, farm, node, rule.subject, rule.severity)
+        alert = self._open.get(fp)
         if alert is None and (rising or falling):
             limit = (rule.rise if rising else rule.fall) or 0.0
             notes = self._annotations(rule, farm, value, limit)
@@ -327,14 +327,11 @@ class Evaluator:
         """The clock's work: nodes silent for longer than an absence rule allows."""
         changed: list[Alert] = []
         for (farm, node), last in self._last_seen.items():
-            for rule in self._rules_for(farm):
-                if not isinstance(rule, AbsenceRule) or now - last < rule.after:
+            for rule in self._rules_of(farm, node)[2]:  # absence rules covering the node
+                if now - last < rule.after:
                     continue
-                profile = self.profiles.get(farm)
-                if not rule.scope.covers(farm, node, profile.name if profile else None):
-                    continue
-                labels = self._labels(rule.name, farm, node, None)
-                if self._current(labels, rule.severity) is None:
+                labels, fp = self._identity(rule.name, farm, node, None, rule.severity)
+                if fp not in self._open:
                     notes = {
                         "farm_name": self._farm_name(farm),
                         "last_seen": last.isoformat(),
