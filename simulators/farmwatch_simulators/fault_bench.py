@@ -11,21 +11,15 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 
+# The kinds the analytics' fault bench scores: one list for the scenario and the scoring.
+from farmwatch_analytics.fault_evaluation import SENSOR_FAULT_KINDS
+
 from farmwatch_simulators.faults import TYPICAL_SCALE, default_unit_error
 from farmwatch_simulators.models import MODEL_CLASSES, PROFILE_BY_MODEL_TYPE
 from farmwatch_simulators.scenario import MODEL_CYCLE
 
 __all__ = ["SENSOR_FAULT_KINDS", "build_fault_scenario"]
 
-SENSOR_FAULT_KINDS = (
-    "stuck",
-    "spike",
-    "drift",
-    "dropout",
-    "noise_burst",
-    "unit_error",
-    "battery_death",
-)
 _NOT_VALUE_FAULTS = frozenset({"battery_voltage", "rssi", "rain", "leaf_wetness", "illuminance"})
 _PREFIX = {
     "aquaculture_pond": "pond",
