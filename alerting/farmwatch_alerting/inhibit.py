@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from farmwatch_alerting.alert import Alert
-from farmwatch_alerting.matchers import Matcher, matches_all, parse_matchers
+from farmwatch_alerting.matchers import Matcher, check_matchers, matches_all, parse_matchers
 
 __all__ = ["DEFAULT_INHIBIT_RULES", "InhibitRule", "InhibitRuleConfig", "Inhibitor"]
 
@@ -52,12 +52,7 @@ class InhibitRuleConfig(BaseModel):
     def _parse(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if not value:
             raise ValueError("needs at least one matcher (an empty list would match every alert)")
-        for i, text in enumerate(value):
-            try:
-                Matcher.parse(text)
-            except ValueError as exc:
-                raise ValueError(f"[{i}]: {exc}") from exc
-        return value
+        return check_matchers(value)
 
 
 @dataclass(frozen=True, slots=True)

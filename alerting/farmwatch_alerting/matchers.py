@@ -22,7 +22,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-__all__ = ["MatchType", "Matcher", "MatcherError", "matches_all", "parse_matchers"]
+__all__ = [
+    "MatchType",
+    "Matcher",
+    "MatcherError",
+    "check_matchers",
+    "matches_all",
+    "parse_matchers",
+]
 
 # Prometheus label names: https://prometheus.io/docs/concepts/data_model/#metric-names-and-labels
 _LABEL_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
@@ -117,6 +124,16 @@ def _unquote(raw: str, text: str) -> str:
 def parse_matchers(texts: Iterable[str]) -> tuple[Matcher, ...]:
     """Parse a ``matchers:`` list; the first bad one raises, naming itself."""
     return tuple(Matcher.parse(text) for text in texts)
+
+
+def check_matchers(texts: tuple[str, ...]) -> tuple[str, ...]:
+    """A config validator: every matcher parses; the error names its index (``[1]: ...``)."""
+    for i, text in enumerate(texts):
+        try:
+            Matcher.parse(text)
+        except ValueError as exc:
+            raise ValueError(f"[{i}]: {exc}") from exc
+    return texts
 
 
 def matches_all(matchers: Iterable[Matcher], labels: Mapping[str, str]) -> bool:

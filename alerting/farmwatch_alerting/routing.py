@@ -28,7 +28,7 @@ from datetime import timedelta
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from farmwatch_alerting.durations import Duration
-from farmwatch_alerting.matchers import Matcher, matches_all, parse_matchers
+from farmwatch_alerting.matchers import Matcher, check_matchers, matches_all, parse_matchers
 
 __all__ = ["ALL_LABELS", "DEFAULTS", "Route", "RouteConfig"]
 
@@ -66,12 +66,7 @@ class RouteConfig(BaseModel):
     @field_validator("matchers")
     @classmethod
     def _matchers_parse(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for i, text in enumerate(value):
-            try:
-                Matcher.parse(text)
-            except ValueError as exc:
-                raise ValueError(f"[{i}]: {exc}") from exc
-        return value
+        return check_matchers(value)
 
     @field_validator("group_by")
     @classmethod
