@@ -1,0 +1,1 @@
+"""Reports for extension officers: monthly farm reports and the pieces they are built from."""
