@@ -4,7 +4,8 @@ For each district: the farms registered, how many are model farms ("mô hình đ
 have digital monitoring online (a node that reported within ``online_within``), the cooperatives
 covered, and the share of critical alerts acknowledged within the target time (the plan's
 "alerts handled within target time"). Computed from the registry, the store's latest readings
-and the alert store; the report is a table (CSV) that officers paste into their own templates.
+and the alert store; the report is a table (CSV) that officers paste into their own templates,
+and a chart of the same numbers (PNG or SVG) for slides and printed reports.
 """
 
 from __future__ import annotations
@@ -15,12 +16,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from farmwatch_alerting.alert import Alert, Severity
 from farmwatch_core.registry import Deployment
 
-__all__ = ["DistrictRow", "programme_indicators", "write_programme_csv"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "CHART_TEXT",
+    "DistrictRow",
+    "programme_chart",
+    "programme_indicators",
+    "write_programme_chart",
+    "write_programme_csv",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,3 +121,90 @@ def write_programme_csv(rows: Sequence[DistrictRow], path: Path) -> None:
                     handled,
                 ]
             )
+
+
+#: The chart's words; Vietnamese by default, English for the province's partners.
+CHART_TEXT: dict[str, dict[str, str]] = {
+    "vi": {
+        "title": "Chỉ tiêu chương trình theo huyện",
+        "counts": "Số lượng",
+        "shares": "Tỷ lệ (%)",
+        "farms": "Trang trại",
+        "model_farms": "Mô hình điểm",
+        "farms_online": "Giám sát số trực tuyến",
+        "cooperatives": "HTX",
+        "online_share": "% trực tuyến",
+        "handled_share": "% cảnh báo xử lý kịp thời",
+        "no_alerts": "không có cảnh báo nghiêm trọng",
+    },
+    "en": {
+        "title": "Programme indicators per district",
+        "counts": "Count",
+        "shares": "Share (%)",
+        "farms": "Farms",
+        "model_farms": "Model farms",
+        "farms_online": "Digital monitoring online",
+        "cooperatives": "Cooperatives",
+        "online_share": "% online",
+        "handled_share": "% critical alerts handled in time",
+        "no_alerts": "no critical alerts",
+    },
+}
+COUNT_BARS = ("farms", "model_farms", "farms_online", "cooperatives")
+SHARE_BARS = ("online_share", "handled_share")
+
+
+def programme_chart(rows: Sequence[DistrictRow], lang: str = "vi") -> Figure:
+    """Grouped bars per district: the counts on the left, the two shares (%) on the right.
+
+    Each bar carries its metric and district as its ``gid`` (``farms|Cẩm Giàng``), which ends up
+    as the element id in an SVG, so a reader (or a test) can find which bar is which. A district
+    without critical alerts has no "handled in time" bar (no share, not 0 %: the table leaves
+    that cell empty too) and says so under the bar group.
+    """
+    from matplotlib.figure import Figure
+
+    text = CHART_TEXT.get(lang, CHART_TEXT["vi"])
+    # Figure() without pyplot: no global state, no GUI backend, safe in a server thread.
+    figure = Figure(figsize=(max(8.0, 1.6 * len(rows) + 4), 4.8), layout="constrained")
+    counts, shares = figure.subplots(1, 2, width_ratios=(2, 1))
+    names = [r.district for r in rows]
+    for axes, metrics, width in ((counts, COUNT_BARS, 0.2), (shares, SHARE_BARS, 0.35)):
+        for i, metric in enumerate(metrics):
+            offset = (i - (len(metrics) - 1) / 2) * width
+            for j, row in enumerate(rows):
+                value = getattr(row, metric)
+                if value is None:
+                    axes.text(
+                        j + offset, 2, text["no_alerts"], rotation=90, ha="center",
+                        va="bottom", fontsize=7, color="0.4",
+                    )  # fmt: skip
+                    continue
+                height = 100 * value if metric in SHARE_BARS else value
+                (bar,) = axes.bar(
+                    j + offset, height, width, color=f"C{i}", label=text[metric] if j == 0 else None
+                )
+                bar.set_gid(f"{metric}|{row.district}")
+                axes.annotate(
+                    f"{height:.0f}", (j + offset, height), ha="center", va="bottom", fontsize=7
+                )
+        axes.set_xticks(range(len(rows)), names, rotation=20, ha="right")
+        axes.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0, 1.01), ncols=2, frameon=False)
+    counts.set_ylabel(text["counts"])
+    counts.yaxis.get_major_locator().set_params(integer=True)
+    counts.set_ylim(0, 1.12 * max((r.farms for r in rows), default=1) or 1)
+    shares.set_ylabel(text["shares"])
+    shares.set_ylim(0, 110)
+    figure.suptitle(text["title"])
+    return figure
+
+
+def write_programme_chart(rows: Sequence[DistrictRow], path: Path, lang: str = "vi") -> None:
+    """The chart as PNG or SVG (by ``path``'s suffix)."""
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in {"png", "svg"}:
+        raise ValueError(f"{path.name}: the chart is written as .png or .svg")
+    figure = programme_chart(rows, lang)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # SVG ids and text stay stable from run to run (no random ids, no dates in the file).
+    figure.savefig(path, format=fmt, dpi=150, metadata={"Date": None} if fmt == "svg" else None)

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import csv
+import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from farmwatch_alerting.alert import Alert, Severity
 from farmwatch_core.registry import parse_registry
+from matplotlib.patches import Rectangle
 
-from farmwatch.programme import programme_indicators, write_programme_csv
+from farmwatch.programme import (
+    DistrictRow,
+    programme_chart,
+    programme_indicators,
+    write_programme_chart,
+    write_programme_csv,
+)
 
 NOW = datetime(2026, 11, 29, 3, tzinfo=UTC)
 REGISTRY = parse_registry(
@@ -79,10 +88,60 @@ def test_the_cli_prints_and_writes_the_table(tmp_path: Path) -> None:
     (tmp_path / "registry.yaml").write_text(REGISTRY.to_yaml(), encoding="utf-8")
     done = subprocess.run(
         [sys.executable, "-m", "farmwatch", "report", "programme", "--data-dir", str(tmp_path),
-         "--out", str(tmp_path / "p.csv")],
+         "--out", str(tmp_path / "p.csv"), "--chart", str(tmp_path / "p.png")],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "Cẩm Giàng" in done.stdout
+    assert (tmp_path / "p.png").read_bytes().startswith(b"\x89PNG")
     with (tmp_path / "p.csv").open(encoding="utf-8") as handle:
         assert [r["district"] for r in csv.DictReader(handle)] == ["Cẩm Giàng", "Thanh Hà", "—"]
+
+
+def indicator_rows() -> list[DistrictRow]:
+    latest = [Row("f1", "n1", NOW - timedelta(minutes=5)), Row("f3", "n1", NOW)]
+    alerts = [critical("f1", 120, 10), critical("f2", 100, 45), critical("f3", 60, 29)]
+    return programme_indicators(REGISTRY, latest, alerts, NOW)
+
+
+def test_the_chart_bars_match_the_table(tmp_path: Path) -> None:
+    rows = indicator_rows()
+    figure = programme_chart(rows)
+    bars: dict[str, float] = {}
+    for axes in figure.axes:
+        for patch in axes.patches:
+            gid = patch.get_gid()
+            if isinstance(patch, Rectangle) and gid:
+                bars[gid] = patch.get_height()
+    write_programme_csv(rows, tmp_path / "p.csv")
+    with (tmp_path / "p.csv").open(encoding="utf-8") as handle:
+        table = list(csv.DictReader(handle))
+    expected: dict[str, float] = {}
+    for line in table:
+        for metric in ("farms", "model_farms", "farms_online", "cooperatives"):
+            expected[f"{metric}|{line['district']}"] = float(line[metric])
+        expected[f"online_share|{line['district']}"] = 100 * float(line["online_share"])
+        if line["handled_share"]:  # no critical alerts: no bar
+            expected[f"handled_share|{line['district']}"] = 100 * float(line["handled_share"])
+    assert bars.keys() == expected.keys()
+    for gid, height in bars.items():
+        assert height == pytest.approx(expected[gid], abs=0.5), gid  # the CSV rounds to 0.01
+    assert figure.axes[0].get_legend() is not None
+    assert "—" in [t.get_text() for t in figure.axes[0].get_xticklabels()]
+
+
+def test_the_chart_renders_as_png_and_svg_in_both_languages(tmp_path: Path) -> None:
+    rows = indicator_rows()
+    write_programme_chart(rows, tmp_path / "p.png")
+    png = (tmp_path / "p.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = struct.unpack(">II", png[16:24])
+    assert width > 1000
+    assert height > 600
+    write_programme_chart(rows, tmp_path / "p.svg", lang="en")
+    svg = (tmp_path / "p.svg").read_text(encoding="utf-8")
+    assert 'id="farms|Cẩm Giàng"' in svg
+    assert "Programme indicators per district" in svg
+    assert "handled_share|—" not in svg  # no critical alerts there: no bar
+    with pytest.raises(ValueError, match=r"\.png or \.svg"):
+        write_programme_chart(rows, tmp_path / "p.pdf")
