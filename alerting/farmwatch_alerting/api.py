@@ -12,6 +12,13 @@ Three ways to say "I'm on it", all ending in the same ``acknowledge(code, by, at
 
 ``GET /api/v1/alerts`` lists recent alerts (open ones with ``?open=true``) and
 ``GET /api/v1/alerts/{id}`` one alert with its history (who acknowledged, when).
+
+Access (docs/api.md): the link and the SMS reply need no token — the five-character code
+in the message *is* the capability, as in any "click to confirm" mail — and are rate-limited
+per client so codes cannot be guessed. Everything else takes the caller's principal from the
+app's guard (``app.state.guard``): alerts and silences of farms outside its scope are not
+found, an extension officer (read-only) cannot acknowledge or silence and does not see the
+ack codes, and an acknowledgement or silence through the API records the token's name.
 """
 
 from __future__ import annotations
@@ -20,14 +27,17 @@ import html
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Form, HTTPException
+from farmwatch_core.access import Principal, guard_of
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from farmwatch_alerting.alert import Alert
 from farmwatch_alerting.durations import Duration
+from farmwatch_alerting.matchers import Matcher, MatchType, parse_matchers
 from farmwatch_alerting.silences import Silence
 from farmwatch_alerting.store import ACK_ALPHABET, ACK_LENGTH, AlertStore, UnknownAlert
 
@@ -72,16 +82,61 @@ class Reply(BaseModel):
 
 
 class AckRequest(BaseModel):
-    by: str
+    """``by`` is used only by the tokenless loopback demo; with a token, its name is recorded."""
+
+    by: str | None = None
 
 
 class SilenceRequest(BaseModel):
-    """``{"matchers": ["farm=\"pond-01\"", "node=\"n2\""], "duration": "6h", ...}``."""
+    """``{"matchers": ["farm=\"pond-01\"", "node=\"n2\""], "duration": "6h", ...}``.
+
+    Except for admin, one matcher must be ``farm="<a farm in scope>"``, so the silence can
+    only mute that farm's alerts."""
 
     matchers: list[str]
     duration: Duration
-    created_by: str
+    created_by: str | None = None  # the demo's; with a token, its name is recorded
     comment: str = ""
+
+
+# Declares the bearer scheme in the OpenAPI docs (the "Authorize" button of /docs); the
+# guard reads the header (or the page's cookie) itself.
+_BEARER = HTTPBearer(auto_error=False, description="`farmwatch tokens add` (docs/api.md)")
+
+
+def _who(
+    request: Request,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)] = None,
+) -> Principal:
+    return guard_of(request).principal(request)
+
+
+Who = Annotated[Principal, Depends(_who)]
+
+
+def _rate_limited(bucket: str) -> Any:
+    """A dependency taking one request from the client's ``bucket`` (429 when empty)."""
+
+    def take(request: Request) -> None:
+        guard_of(request).limit(bucket, request)
+
+    return Depends(take)
+
+
+def _visible(who: Principal, alert: Alert) -> bool:
+    return who.sees(alert.labels.get("farm"))
+
+
+def _farm_matchers(matchers: tuple[Matcher, ...]) -> list[str]:
+    """The farms a silence is confined to (its ``farm="..."`` matchers)."""
+    return [m.value for m in matchers if m.name == "farm" and m.type is MatchType.EQUAL]
+
+
+def _named(who: Principal, given: str | None) -> str:
+    """Who to record: the token's name; only the tokenless demo takes the name it is given."""
+    if who.demo:
+        return (given or "").strip() or who.name
+    return who.name
 
 
 _PAGE = """<!doctype html><html lang="vi"><head><meta charset="utf-8">
@@ -101,7 +156,7 @@ def _alert_text(alert: Alert) -> str:
     return html.escape(f"{alert.name}: {where}{value} ({alert.state.value})")
 
 
-def alerting_router(
+def alerting_router(  # noqa: PLR0915 - one small closure per route, kept together
     store: AlertStore,
     acknowledge: Acknowledge,
     clock: Callable[[], datetime] | None = None,
@@ -117,7 +172,21 @@ def alerting_router(
         except UnknownAlert as exc:
             raise HTTPException(404, str(exc)) from None
 
-    @router.get("/a/{code}", response_class=HTMLResponse, tags=["alerts"])
+    def _scoped(who: Principal, episode: int) -> Alert:
+        try:
+            found = store.get(episode)
+        except UnknownAlert as exc:
+            raise HTTPException(404, str(exc)) from None
+        if not _visible(who, found):
+            raise HTTPException(404, f"no alert with code or id {episode!r}")
+        return found
+
+    @router.get(
+        "/a/{code}",
+        response_class=HTMLResponse,
+        tags=["alerts"],
+        dependencies=[_rate_limited("ack-link")],
+    )
     def ack_page(code: str) -> str:
         """The message's link: show the alert and an Acknowledge button (GET changes nothing)."""
         if not code.strip().isalnum() or code.isdigit():
@@ -138,12 +207,20 @@ def alerting_router(
             form = '<p class="s">Cảnh báo đã kết thúc / resolved</p>'
         return _PAGE.format(title="Cảnh báo", body=_alert_text(alert), form=form)
 
-    @router.post("/a/{code}", response_class=HTMLResponse, tags=["alerts"])
+    @router.post(
+        "/a/{code}",
+        response_class=HTMLResponse,
+        tags=["alerts"],
+        dependencies=[_rate_limited("ack-link")],
+    )
     def ack_from_page(code: str, by: str = Form(...)) -> str:
+        """The button: the code is the capability (no token), so the name typed is recorded."""
         alert = _ack(code, by.strip() or "phone")
         return _PAGE.format(title="Đã xác nhận", body=_alert_text(alert), form="")
 
-    @router.post("/api/v1/alerts/replies", tags=["alerts"])
+    @router.post(
+        "/api/v1/alerts/replies", tags=["alerts"], dependencies=[_rate_limited("sms-reply")]
+    )
     def reply(message: Reply) -> dict[str, Any]:
         """An SMS gateway forwards replies here; "OK <code>" acknowledges."""
         code = parse_reply(message.text)
@@ -153,24 +230,33 @@ def alerting_router(
         return {"acknowledged": True, "alert": alert.as_json()}
 
     @router.post("/api/v1/alerts/{episode}/ack", tags=["alerts"])
-    def ack(episode: int, request: AckRequest) -> dict[str, Any]:
-        return _ack(episode, request.by).as_json()
+    def ack(who: Who, episode: int, request: AckRequest | None = None) -> dict[str, Any]:
+        """Acknowledge an alert of a farm in scope; the history records the token's name."""
+        found = _scoped(who, episode)
+        if not who.may_write(found.labels.get("farm")):
+            raise HTTPException(403, "read-only access (extension officer)")
+        return _ack(episode, _named(who, request.by if request else None)).as_json()
 
     @router.get("/api/v1/alerts", tags=["alerts"])
-    def alerts(open: bool = False, limit: int = 100) -> list[dict[str, Any]]:
-        """Recent alerts, newest first (``open=true``: not resolved)."""
+    def alerts(who: Who, open: bool = False, limit: int = 100) -> list[dict[str, Any]]:
+        """Recent alerts of farms in scope, newest first (``open=true``: not resolved)."""
         if open:
-            chosen = sorted(store.open_alerts().items(), reverse=True)[:limit]
+            candidates = sorted(store.open_alerts().items(), reverse=True)
         else:
-            chosen = store.recent(limit)
-        return [{"id": i, **a.as_json(), "ack_code": store.ack_code(i)} for i, a in chosen]
+            candidates = store.recent(limit if who.is_admin else max(limit, 1000))
+        chosen = [(i, a) for i, a in candidates if _visible(who, a)][:limit]
+        return [
+            {
+                "id": i, **a.as_json(),
+                "ack_code": store.ack_code(i) if who.may_write(a.labels.get("farm")) else None,
+            }
+            for i, a in chosen
+        ]  # fmt: skip
 
     @router.get("/api/v1/alerts/{episode}", tags=["alerts"])
-    def alert(episode: int) -> dict[str, Any]:
-        try:
-            found = store.get(episode)
-        except UnknownAlert as exc:
-            raise HTTPException(404, str(exc)) from None
+    def alert(who: Who, episode: int) -> dict[str, Any]:
+        """One alert of a farm in scope, with its history (who acknowledged, when)."""
+        found = _scoped(who, episode)
         history = [
             {"at": at.isoformat().replace("+00:00", "Z"), "state": state, "detail": detail}
             for at, state, detail in store.history(episode)
@@ -183,28 +269,47 @@ def alerting_router(
 
 
 def _silence_routes(router: APIRouter, silencing: Silencing) -> None:
+    def sees(who: Principal, silence: Silence) -> bool:
+        return who.is_admin or any(who.sees(f) for f in _farm_matchers(silence.matchers))
+
     @router.get("/api/v1/silences", tags=["silences"])
-    def silences() -> list[dict[str, Any]]:
-        """Every silence, the latest ending first (expired ones stay 30 days, for the record)."""
+    def silences(who: Who) -> list[dict[str, Any]]:
+        """Silences of farms in scope, the latest ending first (expired ones stay 30 days)."""
         ordered = sorted(silencing.silences.values(), key=lambda s: s.ends_at, reverse=True)
-        return [s.to_dict() for s in ordered]
+        return [s.to_dict() for s in ordered if sees(who, s)]
 
     @router.post("/api/v1/silences", status_code=201, tags=["silences"])
-    def add(request: SilenceRequest) -> dict[str, Any]:
+    def add(who: Who, request: SilenceRequest) -> dict[str, Any]:
         """Mute matching alerts for a while (Alertmanager matchers: ``label="value"``, ``=~``)."""
+        if who.read_only:
+            raise HTTPException(403, "read-only access (extension officer)")
         if request.duration <= timedelta(0):
             raise HTTPException(422, "duration must be positive (e.g. 2h)")
         try:
-            silence = silencing.add_silence(
-                request.matchers, request.duration, request.created_by, request.comment
+            parsed = parse_matchers(request.matchers)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        if not who.is_admin and not any(who.may_write(f) for f in _farm_matchers(parsed)):
+            raise HTTPException(
+                403, 'a silence needs farm="<one of your farms>" among its matchers'
             )
+        try:
+            silence = silencing.add_silence(
+                request.matchers, request.duration, _named(who, request.created_by),
+                request.comment,
+            )  # fmt: skip
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
         return silence.to_dict()
 
     @router.delete("/api/v1/silences/{silence_id}", tags=["silences"])
-    def expire(silence_id: str) -> dict[str, Any]:
-        """End a silence now."""
+    def expire(who: Who, silence_id: str) -> dict[str, Any]:
+        """End a silence of a farm in scope now."""
+        found = silencing.silences.get(silence_id)
+        if found is None or not sees(who, found):
+            raise HTTPException(404, f"no silence {silence_id}")
+        if not who.is_admin and not any(who.may_write(f) for f in _farm_matchers(found.matchers)):
+            raise HTTPException(403, "read-only access (extension officer)")
         try:
             return silencing.expire_silence(silence_id).to_dict()
         except KeyError:

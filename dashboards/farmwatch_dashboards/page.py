@@ -14,6 +14,12 @@ plus two routes here:
   proxies, and the browser reconnects by itself after a dropped link.
 
 Without JavaScript the page points to ``/plain`` (server-rendered, refreshes itself).
+
+Access: the shell and its assets hold no data; ``/`` itself asks for a login (a browser gets
+the login form with its 401) so a phone lands on it, and the data routes show only the farms
+of the caller's principal (the app's guard, ``app.state.guard``). The event stream checks the
+token again before every update, so a revoked token's open page stops within seconds. In the
+tokenless loopback demo the meta says ``auth.demo`` and the page shows a "demo mode" note.
 """
 
 from __future__ import annotations
@@ -23,14 +29,16 @@ import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from farmwatch_analytics.model_profiles import profile_for_model
+from farmwatch_core.access import Principal, guard_of
 from farmwatch_core.contract import QUANTITIES
 from farmwatch_core.contract.derived import DERIVED
 from farmwatch_core.registry import Deployment
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 __all__ = ["PAGE_DIR", "OpenAlerts", "page_router"]
 
@@ -49,10 +57,27 @@ Latest = Callable[[], Sequence[Any]]  # rows with farm_id, node_id, quantity, va
 OpenAlerts = Callable[[], list[dict[str, Any]]]
 
 
-def _meta(deployment: Deployment | None) -> dict[str, Any]:
+# Declares the bearer scheme in the OpenAPI docs (the "Authorize" button of /docs); the
+# guard reads the header (or the page's cookie) itself.
+_BEARER = HTTPBearer(auto_error=False, description="`farmwatch tokens add` (docs/api.md)")
+
+
+def _who(
+    request: Request,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)] = None,
+) -> Principal:
+    return guard_of(request).principal(request)
+
+
+Who = Annotated[Principal, Depends(_who)]
+
+
+def _meta(deployment: Deployment | None, who: Principal) -> dict[str, Any]:
     farms = []
     limits: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for farm in deployment.farms if deployment else ():
+        if not who.sees(farm.id):
+            continue
         farms.append(
             {
                 "id": farm.id, "name": farm.name, "model": farm.model.value,
@@ -80,7 +105,15 @@ def _meta(deployment: Deployment | None) -> dict[str, Any]:
         for name, spec in specs
     }
     derived = dict.fromkeys(DERIVED, True)
-    return {"farms": farms, "quantities": names, "derived": derived, "limits": limits}
+    auth = {
+        "demo": who.demo,
+        "name": None if who.demo else who.name,
+        "role": who.role.value,
+        "read_only": who.read_only,
+    }
+    return {
+        "farms": farms, "quantities": names, "derived": derived, "limits": limits, "auth": auth,
+    }  # fmt: skip
 
 
 def _row(row: Any) -> dict[str, Any]:
@@ -99,11 +132,12 @@ def page_router(
 ) -> APIRouter:
     """``/``, its assets, its metadata and its live events; include in the farmwatch app."""
     router = APIRouter()
-    meta = _meta(deployment)
+    metas: dict[Principal, dict[str, Any]] = {}  # a handful of principals; registry is fixed
     shell = (PAGE_DIR / "index.html").read_text(encoding="utf-8")
 
     @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def index(lang: str = "vi") -> str:
+    def index(who: Who, lang: str = "vi") -> str:
+        """The shell (``who``: without a login, a browser gets the login form instead)."""
         return shell.replace("{{lang}}", "en" if lang == "en" else "vi")
 
     @router.get("/assets/{name}", include_in_schema=False)
@@ -116,21 +150,35 @@ def page_router(
         )
 
     @router.get("/api/v1/page/meta", tags=["page"])
-    def page_meta() -> dict[str, Any]:
-        """Farms, nodes, quantity names (vi/en) with units, and each model type's limits."""
-        return meta
+    def page_meta(who: Who) -> dict[str, Any]:
+        """Farms in scope, nodes, quantity names (vi/en) with units, each model type's limits,
+        and who is logged in (or that this is the tokenless demo)."""
+        if who not in metas:
+            metas[who] = _meta(deployment, who)
+        return metas[who]
 
     @router.get("/api/v1/page/events", tags=["page"])
-    async def events(request: Request) -> StreamingResponse:
-        """Server-Sent Events: ``update`` with the readings that changed and the open alerts."""
+    async def events(request: Request, who: Who) -> StreamingResponse:
+        """Server-Sent Events: ``update`` with the readings that changed and the open alerts,
+        of the farms in scope."""
+
+        def still_allowed() -> bool:
+            try:
+                return guard_of(request).principal(request) == who
+            except HTTPException:
+                return False
 
         async def stream() -> AsyncIterator[bytes]:
             sent: dict[tuple[str, str, str], str] = {}
             yield b"retry: 3000\n\n"  # reconnect after 3 s when the link drops
             while not await request.is_disconnected():
+                if not await asyncio.to_thread(still_allowed):
+                    yield b"event: logout\ndata: {}\n\n"  # revoked: the page goes to /login
+                    return
                 try:
-                    rows = await asyncio.to_thread(latest)
+                    rows = [r for r in await asyncio.to_thread(latest) if who.sees(r.farm_id)]
                     alerts = await asyncio.to_thread(open_alerts) if open_alerts else []
+                    alerts = [a for a in alerts if who.sees(a.get("labels", {}).get("farm"))]
                 except Exception as exc:  # noqa: BLE001 - the page shows it and keeps trying
                     body: dict[str, Any] = {"error": str(exc)}
                 else:

@@ -1,8 +1,14 @@
 """The farmwatch HTTP API (FastAPI; OpenAPI docs at /docs) and the minimal built-in page.
 
 The app is built by :func:`create_app` from objects the caller owns (store, dead letters,
-registry), so the same app serves ``farmwatch up`` (embedded SQLite) and a production API
-next to InfluxDB, and tests run it against real stores.
+registry, the access guard), so the same app serves ``farmwatch up`` (embedded SQLite) and a
+production API next to InfluxDB, and tests run it against real stores.
+
+Every data route takes the caller's :class:`~farmwatch_core.access.Principal` and shows only
+the farms in its scope: a farm outside it is "not found" (404, so its existence is not
+confirmed), the operator's views (``/metrics``, ``/api/v1/stats``) are admin-only (403).
+``/healthz``, ``/readyz`` and the OpenAPI docs are public: they say nothing about any farm.
+docs/api.md has the whole matrix.
 """
 
 from __future__ import annotations
@@ -13,16 +19,21 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
+from farmwatch_core.access import Principal, guard_of
 from farmwatch_core.contract import QUANTITIES
 from farmwatch_core.contract.derived import derived_spec
 from farmwatch_core.contract.payload import format_ts
 from farmwatch_core.registry import Deployment
 from farmwatch_core.timefmt import local_text
-from fastapi import APIRouter, FastAPI, HTTPException, Query
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from farmwatch_ingest.auth import ApiGuard, login_page, login_router
 from farmwatch_ingest.deadletter import DeadLetterStore
 from farmwatch_ingest.service import IngestService
 from farmwatch_ingest.stores.base import Aggregate, Store, StoreUnavailable
@@ -77,20 +88,74 @@ class NodeOut(BaseModel):
     duplicates: int | None
 
 
+# Declares the bearer scheme in the OpenAPI docs (the "Authorize" button of /docs); the
+# guard reads the header (or the page's cookie) itself.
+_BEARER = HTTPBearer(auto_error=False, description="`farmwatch tokens add` (docs/api.md)")
+
+
+def _who(
+    request: Request,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)] = None,
+) -> Principal:
+    return guard_of(request).principal(request)
+
+
+Who = Annotated[Principal, Depends(_who)]
+
+
+def _in_scope(who: Principal, farm_id: str) -> None:
+    """404 for a farm outside the caller's scope: the same answer as for a farm that does not
+    exist, so a farmer cannot probe which farm IDs are real."""
+    if not who.sees(farm_id):
+        raise HTTPException(404, f"unknown farm {farm_id!r}")
+
+
+def _admin_only(who: Principal) -> None:
+    if not who.is_admin:
+        raise HTTPException(403, "admin only (every farm's counters)")
+
+
+# Dead letters and alerts are filtered after reading: a scoped caller's page is taken from
+# up to this many of the newest rows.
+_SCOPED_SCAN = 1000
+
+
 def create_app(  # noqa: PLR0915 - one small closure per route, kept together
     store: Store,
     dead_letters: DeadLetterStore | None = None,
     deployment: Deployment | None = None,
     ingest: IngestService | None = None,
     routers: Sequence[APIRouter] = (),
+    *,
+    guard: ApiGuard,
 ) -> FastAPI:
-    """The farmwatch HTTP app; ``routers`` add other services' routes (alerting's acks)."""
+    """The farmwatch HTTP app; ``routers`` add other services' routes (alerting's acks), which
+    find ``guard`` on ``app.state.guard``."""
     app = FastAPI(
         title="farmwatch API",
         version="1",
         description="Telemetry, dead letters and status of farmwatch model farms. "
-        "Times are UTC (ISO 8601); the built-in page shows them in Asia/Ho_Chi_Minh.",
+        "Times are UTC (ISO 8601); the built-in page shows them in Asia/Ho_Chi_Minh. "
+        "Send `Authorization: Bearer <token>` (`farmwatch tokens add`); see docs/api.md.",
     )
+    app.state.guard = guard
+
+    @app.exception_handler(StarletteHTTPException)
+    async def login_instead(request: Request, exc: StarletteHTTPException) -> Response:
+        """A browser opening a page without being logged in gets the login form (still 401),
+        and a phone over a rate limit a readable page (still 429 with Retry-After)."""
+        browser = "text/html" in request.headers.get("accept", "")
+        if exc.status_code == 401 and request.method == "GET" and browser:
+            lang = "en" if request.query_params.get("lang") == "en" else "vi"
+            return HTMLResponse(login_page(lang), 401, headers=exc.headers)
+        if exc.status_code == 429 and browser:
+            body = (
+                "<!doctype html><meta charset='utf-8'><meta name='viewport' "
+                "content='width=device-width,initial-scale=1'><title>farmwatch</title>"
+                f"<p style='font:18px system-ui,sans-serif'>{html.escape(str(exc.detail))}</p>"
+            )
+            return HTMLResponse(body, 429, headers=exc.headers)
+        return await http_exception_handler(request, exc)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -107,10 +172,12 @@ def create_app(  # noqa: PLR0915 - one small closure per route, kept together
         return {"status": "ready", "mqtt_connected": ingest.stats.connected if ingest else None}
 
     @app.get("/api/v1/latest", response_model=list[LatestOut], tags=["readings"])
-    def latest(farm_id: str | None = None) -> list[LatestOut]:
-        """The newest value of every quantity of every node (optionally of one farm)."""
+    def latest(who: Who, farm_id: str | None = None) -> list[LatestOut]:
+        """The newest value of every quantity of every node in scope (optionally of one farm)."""
+        if farm_id is not None:
+            _in_scope(who, farm_id)
         try:
-            rows = store.latest(farm_id)
+            rows = [r for r in store.latest(farm_id) if who.sees(r.farm_id)]
         except StoreUnavailable as exc:
             raise HTTPException(503, f"store unavailable: {exc}") from None
         return [
@@ -131,12 +198,14 @@ def create_app(  # noqa: PLR0915 - one small closure per route, kept together
         tags=["readings"],
     )
     def records(
+        who: Who,
         farm_id: str,
         node_id: str,
         start: datetime | None = None,
         end: datetime | None = None,
     ) -> list[RecordOut]:
         """A node's records in [start, end); the last 24 hours by default."""
+        _in_scope(who, farm_id)
         end = _utc(end) if end else datetime.now(UTC)
         start = _utc(start) if start else end - timedelta(days=1)
         try:
@@ -153,6 +222,7 @@ def create_app(  # noqa: PLR0915 - one small closure per route, kept together
         tags=["readings"],
     )
     def series(
+        who: Who,
         farm_id: str,
         node_id: str,
         quantity: str,
@@ -163,6 +233,7 @@ def create_app(  # noqa: PLR0915 - one small closure per route, kept together
     ) -> list[BucketOut]:
         """One quantity aggregated per interval (mean, min or max), intervals aligned to the
         Unix epoch; empty intervals are left out. The last 24 hours by default."""
+        _in_scope(who, farm_id)
         if quantity not in QUANTITIES:
             raise HTTPException(404, f"unknown quantity {quantity!r}; see docs/contract.md")
         end = _utc(end) if end else datetime.now(UTC)
@@ -180,9 +251,11 @@ def create_app(  # noqa: PLR0915 - one small closure per route, kept together
         return [BucketOut(start=b.start, value=b.value, count=b.count) for b in buckets]
 
     @app.get("/api/v1/nodes", response_model=list[NodeOut], tags=["nodes"])
-    def nodes(farm_id: str | None = None) -> list[NodeOut]:
-        """Every registered or reporting node: online state from its retained status, last
-        reading, and sequence-number health (missing, late, duplicated messages)."""
+    def nodes(who: Who, farm_id: str | None = None) -> list[NodeOut]:
+        """Every registered or reporting node in scope: online state from its retained status,
+        last reading, and sequence-number health (missing, late, duplicated messages)."""
+        if farm_id is not None:
+            _in_scope(who, farm_id)
         tracked = {(n.farm_id, n.node_id): n for n in ingest.nodes.snapshot()} if ingest else {}
         keys = set(tracked)
         if deployment is not None:
@@ -198,7 +271,7 @@ def create_app(  # noqa: PLR0915 - one small closure per route, kept together
             keys |= set(newest)
         out = []
         for key in sorted(keys):
-            if farm_id is not None and key[0] != farm_id:
+            if (farm_id is not None and key[0] != farm_id) or not who.sees(key[0]):
                 continue
             node = tracked.get(key)
             out.append(
@@ -219,19 +292,23 @@ def create_app(  # noqa: PLR0915 - one small closure per route, kept together
         return out
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
-        """Prometheus exposition of this process's ingest counters."""
+    def metrics(who: Who) -> Response:
+        """Prometheus exposition of this process's ingest counters (admin: every farm's
+        labels; Prometheus sends the token with ``authorization: {credentials: ...}``)."""
+        _admin_only(who)
         if ingest is None:
             return Response("# no ingest in this process\n", media_type=CONTENT_TYPE_LATEST)
         return Response(generate_latest(ingest.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/api/v1/dead-letters", response_model=list[DeadLetterOut], tags=["operations"])
     def list_dead_letters(
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100, reason: str | None = None
+        who: Who, limit: Annotated[int, Query(ge=1, le=1000)] = 100, reason: str | None = None
     ) -> list[DeadLetterOut]:
-        """Refused messages, newest first, with the reasons and the raw payload."""
+        """Refused messages in scope, newest first, with the reasons and the raw payload
+        (those not tied to a registered farm's topic: admin only)."""
         if dead_letters is None:
             return []
+        found = dead_letters.recent(limit if who.is_admin else _SCOPED_SCAN, reason)
         return [
             DeadLetterOut(
                 id=d.id,
@@ -245,12 +322,13 @@ def create_app(  # noqa: PLR0915 - one small closure per route, kept together
                 payload_base64=base64.b64encode(d.payload).decode(),
                 payload_size=d.payload_size,
             )
-            for d in dead_letters.recent(limit, reason)
+            for d in [d for d in found if who.sees(d.farm_id)][:limit]
         ]
 
     @app.get("/api/v1/stats", tags=["operations"])
-    def ingest_stats() -> dict[str, Any]:
-        """Ingest counters of this process (empty when the API runs without ingest)."""
+    def ingest_stats(who: Who) -> dict[str, Any]:
+        """Ingest counters of this process (empty when the API runs without ingest); admin."""
+        _admin_only(who)
         if ingest is None:
             return {}
         stats = ingest.stats
@@ -270,10 +348,10 @@ def create_app(  # noqa: PLR0915 - one small closure per route, kept together
         }
 
     @app.get("/plain", response_class=HTMLResponse, include_in_schema=False)
-    def page(lang: str = "vi") -> str:
+    def page(who: Who, lang: str = "vi") -> str:
         """The latest readings without scripts (the built-in page's fallback for old phones)."""
         try:
-            rows = store.latest()
+            rows = [r for r in store.latest() if who.sees(r.farm_id)]
         except StoreUnavailable as exc:
             rows = []
             error = str(exc)
@@ -281,6 +359,7 @@ def create_app(  # noqa: PLR0915 - one small closure per route, kept together
             error = ""
         return _render_page(rows, deployment, "en" if lang == "en" else "vi", error)
 
+    app.include_router(login_router(guard))
     for router in routers:
         app.include_router(router)
     return app

@@ -209,6 +209,7 @@ class Pipeline:
             f"(registry {self.settings.registry_path})\n"
             f"  readings go : {store}\n"
             f"  dashboard   : {api}/   API docs: {api}/docs\n"
+            f"  API access  : {self._access_line()}\n"
             f"  dead letters: {self.settings.dead_letter_file}\n"
             f"  alerts      : {self._alerts_line()}\n"
             f"  latest      : {_command()} query"
@@ -219,6 +220,21 @@ class Pipeline:
             )
             + "\n"
             "Stop with Ctrl-C.\n"
+        )
+
+    def _access_line(self) -> str:
+        """Whether the API asks for tokens (docs/api.md), so the demo's openness is plain."""
+        tokens = self.api.tokens if self.api else None
+        if self.settings.api.auth == "off":
+            return "no tokens (api.auth = 'off'), open on this machine only"
+        if tokens is not None and tokens.has_active():
+            return "tokens required (farmwatch tokens list; docs/api.md)"
+        where = (
+            f" --data-dir {self.settings.data_dir}" if self.settings.data_dir != Path("var") else ""
+        )
+        return (
+            "demo mode, open on this machine only; "
+            f"`{_command()} tokens add --role admin --name <who>{where}` requires tokens"
         )
 
     def _alerts_line(self) -> str:

@@ -1,4 +1,7 @@
-"""Acknowledging over real HTTP: the message's link (GET shows, POST acks), SMS replies, the API."""
+"""Acknowledging over real HTTP: the message's link (GET shows, POST acks), SMS replies, the API.
+
+The link and the SMS reply need no token (the code is the capability); the API does, and
+records the token's name (tests/security/test_api_authz.py has every role)."""
 
 from __future__ import annotations
 
@@ -11,15 +14,21 @@ import pytest
 from farmwatch_alerting.alert import Alert, AlertState, Severity
 from farmwatch_alerting.api import alerting_router
 from farmwatch_alerting.store import AlertStore
+from farmwatch_core.access import Grant, Role
 from fastapi import FastAPI
+from support.api_world import token_guard
 from support.asgi import served as served_app
 
 T0 = datetime(2026, 7, 15, 19, 40, tzinfo=UTC)
 
 
+TECHNICIAN = Grant("kỹ thuật viên", Role.ADMIN)
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[httpx.Client, AlertStore, list[str]]]:
     store = AlertStore(tmp_path / "alerts.sqlite")
+    guard, tokens = token_guard(tmp_path / "tokens.db", {"technician": TECHNICIAN})
     acked: list[str] = []
 
     def acknowledge(code: str | int, by: str, at: datetime) -> Alert:
@@ -28,9 +37,12 @@ def served(tmp_path: Path) -> Iterator[tuple[httpx.Client, AlertStore, list[str]
         return alert
 
     app = FastAPI()
+    app.state.guard = guard
     app.include_router(alerting_router(store, acknowledge, clock=lambda: T0))
     with served_app(app) as client:
+        client.headers["Authorization"] = f"Bearer {tokens['technician']}"
         yield client, store, acked
+    guard.tokens.close()
     store.close()
 
 
@@ -48,6 +60,7 @@ def test_the_link_shows_the_alert_and_only_the_button_acknowledges(
 ) -> None:
     http, store, acked = served
     episode, code = firing(store)
+    del http.headers["Authorization"]  # the link works without a token: the code is enough
     page = http.get(f"/a/{code.lower()}")  # a link preview bot, or the farmer opening it
     assert page.status_code == 200
     assert "Ao cá bà Hương / n1 — 1.85 mg/L" in page.text
@@ -66,6 +79,7 @@ def test_an_sms_reply_acknowledges_and_chatter_does_not(
     served: tuple[httpx.Client, AlertStore, list[str]],
 ) -> None:
     http, store, _ = served
+    del http.headers["Authorization"]  # the SMS gateway has no token: the code is enough
     episode, code = firing(store)
     chat = http.post(
         "/api/v1/alerts/replies", json={"sender": "+84912345678", "text": "ao sao vậy"}
@@ -91,11 +105,13 @@ def test_the_api_lists_acknowledges_and_shows_history(
     assert [a["id"] for a in listed] == [second, first]
     assert listed[0]["labels"]["node"] == "n2"
     assert len(listed[0]["ack_code"]) == 5
-    acked = http.post(f"/api/v1/alerts/{first}/ack", json={"by": "technician"})
+    anonymous = http.post(f"/api/v1/alerts/{first}/ack", headers={"Authorization": ""})
+    assert anonymous.status_code == 401
+    acked = http.post(f"/api/v1/alerts/{first}/ack", json={"by": "someone else"})
     assert acked.json()["state"] == "acknowledged"
     detail = http.get(f"/api/v1/alerts/{first}").json()
     assert [h["state"] for h in detail["history"]] == ["firing", "acknowledged"]
-    assert detail["history"][1]["detail"] == "by technician"
+    assert detail["history"][1]["detail"] == "by kỹ thuật viên"  # the token's, not the body's
     assert http.get("/api/v1/alerts/999").status_code == 404
     resolved = store.get(second).resolve(T0)
     store.save(resolved)

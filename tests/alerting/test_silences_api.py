@@ -11,9 +11,11 @@ import pytest
 from farmwatch_alerting.api import alerting_router
 from farmwatch_alerting.config import default_config
 from farmwatch_alerting.service import AlertingService
+from farmwatch_core.access import Grant, Role
 from farmwatch_core.mqtt_settings import MqttSettings
 from farmwatch_core.registry import parse_registry
 from fastapi import FastAPI
+from support.api_world import token_guard
 from support.asgi import served as served_app
 
 REGISTRY = parse_registry(
@@ -39,10 +41,15 @@ def make_service(data: Path, clock: Clock) -> AlertingService:
 def served(tmp_path: Path) -> Iterator[tuple[httpx.Client, AlertingService, Clock]]:
     clock = Clock()
     service = make_service(tmp_path / "data", clock)
+    owner = Grant("kỹ thuật viên", Role.FARMER, farms=("pond-01",))
+    guard, tokens = token_guard(tmp_path / "tokens.db", {"owner": owner}, REGISTRY)
     app = FastAPI()
+    app.state.guard = guard
     app.include_router(alerting_router(service.store, service.acknowledge, clock, service))
     with served_app(app) as client:
+        client.headers["Authorization"] = f"Bearer {tokens['owner']}"
         yield client, service, clock
+    guard.tokens.close()
     service.stop()
 
 
@@ -66,13 +73,14 @@ def test_a_silence_mutes_until_it_is_expired(
     made = http.post(
         "/api/v1/silences",
         json={
-            "matchers": ['farm="pond-01"'], "duration": "2h", "created_by": "kỹ thuật viên",
+            "matchers": ['farm="pond-01"'], "duration": "2h", "created_by": "someone else",
             "comment": "tháo cạn ao để vệ sinh",
         },
     )  # fmt: skip
     assert made.status_code == 201
     silence = made.json()
     assert crash(service, clock) == 0  # muted: nothing sent
+    assert silence["created_by"] == "kỹ thuật viên"  # the token's name, not the body's
     listed = http.get("/api/v1/silences").json()
     assert [s["id"] for s in listed] == [silence["id"]]
     assert listed[0]["comment"] == "tháo cạn ao để vệ sinh"

@@ -1,15 +1,23 @@
 """The built-in page in a real headless Chromium (Debian's package, driven by playwright), at
 phone and desktop sizes, on a real `farmwatch up`: farms and values show, a new reading
-arrives live, a DO crash appears as an alert, and the Acknowledge button acknowledges it."""
+arrives live, a DO crash appears as an alert, and the Acknowledge button acknowledges it.
+
+`farmwatch up` starts in demo mode (no token, loopback: the page says so); each test then
+issues a token with the real `farmwatch tokens add` and logs in — the phone by the login
+link, the desktop through the form — as a farmer and an admin would."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from farmwatch_core.contract import Channel, Record, encode_record, node_topic
 from farmwatch_core.mqtt import new_client
@@ -17,6 +25,7 @@ from farmwatch_core.mqtt_settings import MqttSettings
 from farmwatch_core.registry import load_registry
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from support.up import UpProcess, farmwatch_up
+from support.waiting import eventually
 
 from farmwatch.broker import free_port
 
@@ -78,12 +87,24 @@ def keep(shot: Path) -> None:
         shutil.copy(shot, Path(target) / shot.name)
 
 
-def open_page(browser: Browser, url: str, viewport: dict[str, int]) -> tuple[Page, list[str]]:
+def add_token(data_dir: Path, *args: str) -> str:
+    """`farmwatch tokens add ...` on the running up's data directory; the token it printed."""
+    out = subprocess.run(
+        [sys.executable, "-m", "farmwatch", "tokens", "add", *args, "--data-dir", str(data_dir)],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    found = re.search(r"^token: (\S+)$", out, re.MULTILINE)
+    assert found, out
+    return found[1]
+
+
+def open_page(
+    browser: Browser, url: str, viewport: dict[str, int], path: str = "/"
+) -> tuple[Page, list[str]]:
     page = browser.new_page(viewport=viewport)  # type: ignore[arg-type]
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.add_init_script("localStorage.setItem('farmwatch-name', 'Hương')")
-    page.goto(url + "/")
+    page.goto(url + path)
     expect(page.locator("#live")).to_have_text("Trực tiếp", timeout=15_000)
     return page, errors
 
@@ -91,8 +112,12 @@ def open_page(browser: Browser, url: str, viewport: dict[str, int]) -> tuple[Pag
 def test_phone_live_values_alert_and_acknowledge(
     browser: Browser, up: tuple[UpProcess, str, Node], tmp_path: Path
 ) -> None:
-    _, url, node = up
-    page, errors = open_page(browser, url, PHONE)
+    process, url, node = up
+    token = add_token(process.data_dir, "--role", "farmer", "--farm", node.farm, "--name", "Hương")
+    page, errors = open_page(browser, url, PHONE, f"/login#t={token}")  # the link, as sent
+    assert page.url == url + "/"  # logged in and back on the page, the token out of the URL
+    expect(page.locator("#who")).to_contain_text("Hương")
+    expect(page.locator(".farm")).to_have_count(1)  # a farmer sees their own farm only
     do = page.locator(f'[data-node="{node.farm}|{node.node}"] .v[data-q="dissolved_oxygen"]')
     expect(do).to_have_text("6,4 mg/L", timeout=15_000)  # Vietnamese decimal comma
     node.send(dissolved_oxygen=5.8, water_temperature=29.0, ph=7.6)
@@ -105,7 +130,7 @@ def test_phone_live_values_alert_and_acknowledge(
     page.screenshot(path=str(tmp_path / "page-phone.png"), full_page=True)
     keep(tmp_path / "page-phone.png")
     alert.get_by_role("button", name="Xác nhận").click()
-    expect(alert).to_contain_text("Đã xác nhận: Hương", timeout=10_000)
+    expect(alert).to_contain_text("Đã xác nhận: Hương", timeout=10_000)  # the token's name
     page.locator(f'[data-node="{node.farm}|{node.node}"] h3').click()
     expect(page.locator(".plot canvas")).to_have_count(1, timeout=10_000)  # the 24-hour chart
     assert errors == []
@@ -114,8 +139,17 @@ def test_phone_live_values_alert_and_acknowledge(
 def test_desktop_in_english(
     browser: Browser, up: tuple[UpProcess, str, Node], tmp_path: Path
 ) -> None:
-    _, url, node = up
-    page, errors = open_page(browser, url, DESKTOP)
+    process, url, node = up
+    page, errors = open_page(browser, url, DESKTOP)  # no token yet: the demo
+    expect(page.locator("#demo")).to_contain_text("Chế độ demo")
+    token = add_token(process.data_dir, "--role", "admin", "--name", "Quản trị")
+    # The API notices the first token within a second (no restart); then the login form.
+    eventually(lambda: httpx.get(url + "/api/v1/latest").status_code == 401)
+    page.goto(url + "/")
+    page.get_by_label("Mã truy cập").fill(token)
+    page.get_by_role("button", name="Đăng nhập").click()
+    expect(page.locator("#live")).to_have_text("Trực tiếp", timeout=15_000)
+    expect(page.locator("#demo")).to_have_count(0)
     page.get_by_role("link", name="English").click()
     expect(page.locator("#live")).to_have_text("Live", timeout=15_000)
     expect(page.locator(".farm")).to_have_count(2)

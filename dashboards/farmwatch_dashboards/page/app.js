@@ -11,6 +11,8 @@ const T = {
     none: "Chưa có số liệu.", alerts: "Cảnh báo", noAlerts: "Không có cảnh báo.",
     ack: "Xác nhận", acked: "Đã xác nhận", askName: "Tên của bạn (để ghi ai đã xác nhận):",
     day: "24 giờ", week: "7 ngày", nodes: "nút đo", since: "từ", noData: "Không có số liệu.",
+    demo: "Chế độ demo: không cần đăng nhập, chỉ mở trên máy này. Để yêu cầu mã truy cập: farmwatch tokens add --role admin",
+    logout: "Đăng xuất",
     models: { aquaculture_pond: "Ao nuôi thủy sản", pig_barn: "Chuồng lợn", poultry_house: "Chuồng gà",
               greenhouse: "Nhà màng", rice_field: "Ruộng lúa", lychee_orchard: "Vườn vải" },
   },
@@ -20,6 +22,8 @@ const T = {
     none: "No readings yet.", alerts: "Alerts", noAlerts: "No alerts.",
     ack: "Acknowledge", acked: "Acknowledged", askName: "Your name (recorded with the acknowledgement):",
     day: "24 h", week: "7 days", nodes: "nodes", since: "since", noData: "No data.",
+    demo: "Demo mode: no login, open on this machine only. To require tokens: farmwatch tokens add --role admin",
+    logout: "Log out",
     models: { aquaculture_pond: "Aquaculture pond", pig_barn: "Pig barn", poultry_house: "Poultry house",
               greenhouse: "Greenhouse", rice_field: "Rice field", lychee_orchard: "Lychee orchard" },
   },
@@ -67,8 +71,12 @@ function severity(farm, q, value) {
   return "";
 }
 
+// Logged out (cookie expired, token revoked): back to the login form.
+function toLogin() { location.href = LANG === "en" ? "/login?lang=en" : "/login"; }
+
 async function getJSON(url) {
   const response = await fetch(url, { headers: { Accept: "application/json" } });
+  if (response.status === 401) toLogin();
   if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
   return response.json();
 }
@@ -94,7 +102,7 @@ function renderAlerts() {
     const row = el("div", { class: `alert ${alert.severity} ${alert.state}`, "data-id": alert.id },
       el("div", { class: "what" }, el("strong", {}, `${what}${value}${limit}`), el("br"), where,
         el("div", { class: "when" }, `${T.since} ${local(alert.starts_at)}`)));
-    if (alert.state === "firing") {
+    if (alert.state === "firing" && !state.meta.auth.read_only) {
       row.append(el("button", { class: "primary", onclick: () => acknowledge(alert) }, T.ack));
     } else if (alert.state === "acknowledged") {
       row.append(el("span", { class: "acked" }, `${T.acked}: ${alert.acknowledged_by || ""}`));
@@ -104,15 +112,20 @@ function renderAlerts() {
 }
 
 async function acknowledge(alert) {
-  let name = localStorage.getItem("farmwatch-name");
-  if (!name) {
-    name = (window.prompt(T.askName) || "").trim();
-    if (!name) return;
-    localStorage.setItem("farmwatch-name", name);
+  // With a token the server records the token's name; only the tokenless demo asks for one.
+  let name = null;
+  if (state.meta.auth.demo) {
+    name = localStorage.getItem("farmwatch-name");
+    if (!name) {
+      name = (window.prompt(T.askName) || "").trim();
+      if (!name) return;
+      localStorage.setItem("farmwatch-name", name);
+    }
   }
   const response = await fetch(`/api/v1/alerts/${alert.id}/ack`, {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ by: name }),
   });
+  if (response.status === 401) toLogin();
   if (response.ok) {
     const updated = await response.json();
     alert.state = updated.state;
@@ -231,6 +244,7 @@ function connect() {
   const events = new EventSource("/api/v1/page/events");
   events.addEventListener("open", () => { live.textContent = T.live; live.classList.remove("off"); });
   events.addEventListener("error", () => { live.textContent = T.offline; live.classList.add("off"); });
+  events.addEventListener("logout", () => { events.close(); toLogin(); });
   events.addEventListener("update", async (event) => {
     const body = JSON.parse(event.data);
     if (body.error) { $("#footer").textContent = body.error; return; }
@@ -242,11 +256,24 @@ function connect() {
   });
 }
 
+// Who is logged in (with a log-out button), or the demo-mode note.
+function renderWho() {
+  const box = $("#who");
+  const auth = state.meta.auth;
+  if (auth.demo) {
+    box.replaceChildren(el("p", { class: "note demo", id: "demo" }, T.demo));
+  } else {
+    box.replaceChildren(el("form", { method: "post", action: "/logout", class: "who" },
+      el("span", {}, auth.name + " "), el("button", { type: "submit" }, T.logout)));
+  }
+}
+
 async function main() {
   const other = $("#lang");
   other.textContent = T.other;
   other.href = T.otherHref;
   state.meta = await getJSON("/api/v1/page/meta");
+  renderWho();
   mergeLatest(await getJSON("/api/v1/latest"));
   await refreshNodes();
   try { state.alerts = await getJSON("/api/v1/alerts?open=true"); } catch (err) { state.alerts = []; }
