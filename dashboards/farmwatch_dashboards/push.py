@@ -3,15 +3,22 @@
 Uses grafana-client (the maintained successor of grafana-api): find or create the folder, then
 ``POST /api/dashboards/db`` each dashboard with ``overwrite: true``. Dashboards keep their
 fixed ``uid``, so pushing twice updates them in place: idempotent.
+
+TLS: an ``https://`` Grafana is checked against the system's CAs, or against ``ca_file`` (a
+cooperative's own CA or a self-signed certificate); ``verify=False`` turns the check off (for a
+first test only). Messages name Grafana without any ``user:password@`` of its URL, and never the
+token (it travels in a header, which no error quotes).
 """
 
 from __future__ import annotations
 
 import json
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from farmwatch_core.mqtt_url import display_url
 from grafana_client.api import GrafanaApi
 from grafana_client.client import GrafanaException
 
@@ -47,20 +54,53 @@ def _folder(api: GrafanaApi, title: str) -> str:
     return str(created["uid"])
 
 
+def _certificate_refused(exc: BaseException) -> bool:
+    """Whether an error is a failed certificate check, anywhere in its chain."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate verify failed" in str(exc)
+
+
 def push_dashboards(
-    grafana_url: str, token: str, files: list[Path], folder: str = "farmwatch"
+    grafana_url: str,
+    token: str,
+    files: list[Path],
+    folder: str = "farmwatch",
+    *,
+    ca_file: Path | None = None,
+    verify: bool = True,
 ) -> PushResult:
     """Create or update every dashboard file in ``folder`` (created if missing)."""
+    if ca_file is not None and not ca_file.is_file():
+        raise PushError(f"CA file {ca_file} does not exist")
+    shown = display_url(grafana_url)
     api = GrafanaApi.from_url(grafana_url, credential=token, timeout=30.0)
+    if ca_file is not None:
+        api.client.verify = str(ca_file)  # niquests takes a CA bundle path here
+    elif not verify:
+        api.client.verify = False
     try:
         folder_uid = _folder(api, folder)
     except GrafanaException as exc:
+        if _certificate_refused(exc):
+            raise PushError(
+                f"Grafana at {shown} presented a TLS certificate this host does not trust "
+                f"({exc}); pass --ca-file with the CA that signed it"
+            ) from exc
         raise PushError(
-            f"Grafana at {grafana_url}: cannot find or create folder {folder!r} "
+            f"Grafana at {shown}: cannot find or create folder {folder!r} "
             f"({_why(exc)}); check the URL and that the token may edit dashboards"
         ) from exc
     except OSError as exc:
-        raise PushError(f"cannot reach Grafana at {grafana_url}: {exc}") from exc
+        if _certificate_refused(exc):
+            raise PushError(
+                f"Grafana at {shown} presented a TLS certificate this host does not trust "
+                f"({exc}); pass --ca-file with the CA that signed it"
+            ) from exc
+        raise PushError(f"cannot reach Grafana at {shown}: {exc}") from exc
     uids = []
     for path in files:
         dashboard = json.loads(path.read_text(encoding="utf-8"))
