@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages farmwatch needs, only if they are missing.
 #   scripts/system-deps.sh venv          python3-venv (to create .venv on a fresh machine)
+#                                        + Pango and DejaVu fonts (WeasyPrint renders the
+#                                          monthly reports' PDF; Vietnamese needs DejaVu)
 #   scripts/system-deps.sh test          + mosquitto and influxdb (the real services tests start)
 #                                          and chromium (browser tests of the built-in page)
+#                                          and poppler-utils (pdftoppm checks the reports' PDF)
 # Needs root (or sudo) only when something is missing; otherwise it prints what to install.
 set -euo pipefail
 
@@ -13,12 +16,21 @@ need_bin() { # binary package
   fi
 }
 
+need_lib() { # shared library (soname) from a package, in the multiarch or plain lib dir
+  if ! compgen -G "/usr/lib/*/$1" >/dev/null && [ ! -e "/usr/lib/$1" ]; then want+=("$2"); fi
+}
+
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || want+=(python3-venv)
+need_lib libpango-1.0.so.0 libpango-1.0-0
+need_lib libpangoft2-1.0.so.0 libpangoft2-1.0-0
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || want+=(fonts-dejavu-core)
 if [ "${1:-venv}" = "test" ]; then
   need_bin mosquitto mosquitto
+  need_bin mosquitto_sub mosquitto-clients   # the ingest bench ceiling and the compose health check
   need_bin influxd influxdb
   need_bin systemd-analyze systemd   # verifies the edge's systemd unit file
   need_bin chromium chromium         # the built-in page's browser tests (driven by playwright)
+  need_bin pdftoppm poppler-utils    # renders the monthly reports' PDF pages in their tests
 fi
 
 [ ${#want[@]} -eq 0 ] && exit 0

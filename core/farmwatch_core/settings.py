@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
+    NestedSecretsSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -44,6 +45,10 @@ class InfluxSettings(BaseModel):
     password: SecretStr | None = None
     timeout_s: Annotated[float, Field(gt=0)] = 10.0
     create_database: bool = True
+    # https:// only: trust this CA (PEM) besides the system's, e.g. a cooperative's own CA.
+    ca_file: Path | None = None
+    # https:// only: False turns certificate checks off (never in production: refused there).
+    verify_tls: bool = True
 
 
 class IngestSettings(BaseModel):
@@ -63,8 +68,25 @@ class IngestSettings(BaseModel):
 
 
 class ApiSettings(BaseModel):
+    """The HTTP API's address and access control (docs/api.md).
+
+    ``auth``: ``auto`` (default) requires a token as soon as one exists, and without any token
+    serves openly only on a loopback address (the ``farmwatch up`` demo) — on any other address
+    it refuses to start; ``required`` always asks for a token; ``off`` never does and is
+    refused on a non-loopback address too (a proxy in front gets a token of its own).
+    Rate limits apply per client IP and per process to the public endpoints (ack links, SMS
+    replies, login) and to failed token checks.
+    """
+
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    auth: Literal["auto", "required", "off"] = "auto"
+    tokens_file: Path | None = None  # default: <data_dir>/api-tokens.db
+    public_per_minute: Annotated[float, Field(gt=0)] = 30.0
+    public_burst: Annotated[int, Field(ge=1)] = 10
+    auth_failures_per_minute: Annotated[float, Field(gt=0)] = 10.0
+    auth_failure_burst: Annotated[int, Field(ge=1)] = 10
+    login_days: Annotated[int, Field(ge=1, le=400)] = 90  # how long the page's login cookie lasts
 
 
 class AlertingSettings(BaseModel):
@@ -75,16 +97,44 @@ class AlertingSettings(BaseModel):
     tick_s: Annotated[float, Field(gt=0, le=60)] = 1.0
 
 
+def _secrets_source(file_secret_settings: PydanticBaseSettingsSource) -> PydanticBaseSettingsSource:
+    """Files in ``FARMWATCH_SECRETS_DIR`` named like the nested keys (``influx__token``,
+    ``mqtt__password``), as compose ``secrets:`` mounts them in ``/run/secrets``.
+
+    pydantic-settings' default secrets source knows only top-level fields (a file
+    ``farmwatch_influx`` holding JSON), so nested names need its NestedSecretsSettingsSource.
+    The directory is looked up when settings are built, not at import; a named directory that
+    does not exist is an error, not a silent fallback to defaults.
+    """
+    folder = os.environ.get("FARMWATCH_SECRETS_DIR") or None
+    return NestedSecretsSettingsSource(
+        file_secret_settings, secrets_dir=folder, secrets_prefix="", secrets_dir_missing="error"
+    )
+
+
 class FarmwatchSettings(BaseSettings):
     """Settings shared by every farmwatch service."""
 
     model_config = SettingsConfigDict(
         env_prefix="FARMWATCH_",
         env_nested_delimiter="__",
-        secrets_dir=os.environ.get("FARMWATCH_SECRETS_DIR"),
         extra="forbid",
     )
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _secrets_source(file_secret_settings))
+
+    # FARMWATCH_ENV=production: services refuse to start with missing or default secrets
+    # (farmwatch_core.production); docker-compose sets it.
+    env: Literal["development", "production"] = "development"
     data_dir: Path = Path("var")
     registry: Path | None = None
     sqlite_path: Path | None = None
@@ -144,7 +194,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Farmwatc
                 init_settings,
                 env_settings,
                 TomlConfigSettingsSource(settings_cls),
-                file_secret_settings,
+                _secrets_source(file_secret_settings),
             )
 
     return FromFile(**clean)

@@ -18,8 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from farmwatch_core.mqtt_url import display_url
+from farmwatch_core.production import Needs, check_production, secret_file_problems
 from farmwatch_core.registry import Deployment, RegistryError, load_registry
 from farmwatch_core.settings import FarmwatchSettings, load_settings
+
+from farmwatch.registry_cli import add_registry_commands
+from farmwatch.trace.cli import add_trace_commands
 
 log = logging.getLogger("farmwatch")
 
@@ -74,6 +78,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from farmwatch.up import Pipeline, UpOptions
 
     settings = _settings(args)
+    check_production(settings, "farmwatch up")
     options = UpOptions(
         farms=args.farms,
         seed=args.seed,
@@ -109,6 +114,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if args.workers is not None:
         extra["ingest"]["workers"] = args.workers
     settings = _settings(args, **extra)
+    check_production(settings, "ingest")
     deployment = load_deployment(settings)
     if args.worker_index is None and settings.ingest.workers > 1:
         del deployment  # checked (fail fast on a bad registry); the workers load their own
@@ -191,6 +197,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     from farmwatch.components import load_deployment, start_api
 
     settings = _settings(args, ingest={"auto_register": True})
+    check_production(settings, "api", Needs(mqtt=False))
     deployment = load_deployment(settings)
     dead_letters = DeadLetterStore(settings.dead_letter_file)
     api = start_api(settings, deployment, None, dead_letters, port=args.api_port)
@@ -363,24 +370,31 @@ def cmd_registry_check(args: argparse.Namespace) -> int:
 
 
 def cmd_registry_import(args: argparse.Namespace) -> int:
-    from farmwatch.registry_import import import_farms
+    from farmwatch.registry_import import import_registry
+    from farmwatch.registry_store import RegistryFile
 
-    target: Path = args.registry
+    target = RegistryFile(args.registry)
     try:
-        registry = load_registry(target) if target.exists() else Deployment()
+        with target.editing() as registry:  # the API's writers wait; none is lost
+            merged, result = import_registry(
+                args.path, registry, contacts=args.contacts, nodes=args.nodes
+            )
+            if merged is None:
+                print(
+                    f"{args.path}: nothing imported, {len(result.errors)} problems:",
+                    file=sys.stderr,
+                )
+                for error in result.errors:
+                    print(f"  {error}", file=sys.stderr)
+                return 1
+            target.write(merged)
     except RegistryError as exc:
         print(exc, file=sys.stderr)
         return 1
-    merged, result = import_farms(args.path, registry)
-    if merged is None:
-        print(f"{args.path}: nothing imported, {len(result.errors)} problems:", file=sys.stderr)
-        for error in result.errors:
-            print(f"  {error}", file=sys.stderr)
-        return 1
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(merged.to_yaml(), encoding="utf-8")
-    total = len(merged.farms)
-    print(f"{args.path}: {len(result.farms)} farms imported into {target} ({total} in all)")
+    print(
+        f"{args.path}: {len(result.farms)} farms, {len(result.contacts)} contacts and "
+        f"{result.nodes} node rows imported into {args.registry} ({len(merged.farms)} farms in all)"
+    )
     return 0
 
 
@@ -403,6 +417,7 @@ def cmd_analytics_run(args: argparse.Namespace) -> int:
     from farmwatch_analytics.service import AnalyticsService
 
     settings = _settings(args)
+    check_production(settings, "analytics", Needs(influx=False))
     deployment = _registry_or_say(settings, "analytics")
     if deployment is None:
         return 2
@@ -592,6 +607,12 @@ def cmd_devices_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_tokens_commands(sub: Any) -> None:
+    from farmwatch.tokens import add_tokens_commands
+
+    add_tokens_commands(sub, _common, _settings)
+
+
 def _add_devices_commands(sub: Any) -> None:
     devices = sub.add_parser("devices", help="per-node MQTT credentials and the broker's ACL")
     devices_sub = devices.add_subparsers(dest="devices_command", required=True)
@@ -681,6 +702,15 @@ def cmd_report_programme(args: argparse.Namespace) -> int:
         deployment, latest, alerts, now, target=timedelta(minutes=args.target_minutes)
     )
     write_programme_csv(rows, args.out)
+    if args.chart is not None:
+        from farmwatch.programme import write_programme_chart
+
+        try:
+            write_programme_chart(rows, args.chart, args.lang)
+        except ValueError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        print(f"chart → {args.chart}")
     for r in rows:
         handled = "—" if r.handled_share is None else f"{r.handled_share:.0%}"
         print(
@@ -692,8 +722,15 @@ def cmd_report_programme(args: argparse.Namespace) -> int:
 
 
 def _add_report_command(sub: Any) -> None:
-    report = sub.add_parser("report", help="reports for extension officers")
-    report_sub = report.add_subparsers(dest="report_command", required=True)
+    from farmwatch.reports.report_cli import add_month_arguments, cmd_report_month
+
+    report = sub.add_parser(
+        "report", help="monthly reports (HTML + PDF) for a farm, cooperative or district"
+    )
+    _common(report)
+    add_month_arguments(report)  # `report --farm F --period 2026-11 --out DIR`
+    report.set_defaults(func=cmd_report_month)
+    report_sub = report.add_subparsers(dest="report_command")  # or `report programme`
     programme = report_sub.add_parser(
         "programme", help="the plan's programme indicators per district (CSV)"
     )
@@ -702,6 +739,8 @@ def _add_report_command(sub: Any) -> None:
     programme.add_argument(
         "--target-minutes", type=float, default=30.0, help="acknowledge critical alerts within"
     )
+    programme.add_argument("--chart", type=Path, help="also draw the indicators (.png or .svg)")
+    programme.add_argument("--lang", choices=["vi", "en"], default="vi", help="chart language")
     programme.set_defaults(func=cmd_report_programme)
 
 
@@ -727,7 +766,10 @@ def _add_registry_import(registry_sub: Any) -> None:
     )
     imp.add_argument("path", type=Path)
     imp.add_argument("--registry", type=Path, required=True, help="registry YAML to merge into")
+    imp.add_argument("--contacts", type=Path, help="contacts CSV (a workbook's own sheet if not)")
+    imp.add_argument("--nodes", type=Path, help="nodes CSV (a workbook's own sheet if not)")
     imp.set_defaults(func=cmd_registry_import)
+    add_registry_commands(registry_sub)  # farms|nodes|contacts list, farm add|remove
 
 
 def _add_alerting_commands(sub: Any) -> None:
@@ -770,7 +812,9 @@ def cmd_dashboards_push(args: argparse.Namespace) -> int:
         print(f"no dashboards in {args.source / 'dashboards'}; run `farmwatch dashboards generate`")
         return 2
     try:
-        result = push_dashboards(args.grafana_url, args.token, files, args.folder)
+        result = push_dashboards(
+            args.grafana_url, args.token, files, args.folder, ca_file=args.ca_file
+        )
     except PushError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -797,10 +841,44 @@ def _add_dashboards_commands(sub: Any) -> None:
         help="service account token (default: $GRAFANA_TOKEN)",
     )
     push.add_argument("--folder", default="farmwatch", help="Grafana folder (created if missing)")
+    push.add_argument("--ca-file", type=Path, help="https: trust this CA (PEM) for Grafana")
     push.add_argument(
         "--source", type=Path, default=Path("dashboards/grafana"), help="generated files folder"
     )
     push.set_defaults(func=cmd_dashboards_push)
+
+
+def cmd_production_check(args: argparse.Namespace) -> int:
+    """The compose stack's pre-flight: every secret file and the services' settings are fit for
+    production, else nothing else starts (not Grafana or InfluxDB either)."""
+    from farmwatch_core.production import production_problems
+
+    settings = _settings(args)
+    problems = production_problems(settings, Needs(mqtt=args.mqtt, influx=True))
+    folder = os.environ.get("FARMWATCH_SECRETS_DIR")
+    if folder:
+        problems += secret_file_problems(Path(folder))
+    elif args.require_secrets_dir:
+        problems.append("FARMWATCH_SECRETS_DIR is not set")
+    if problems:
+        print("not fit for production:", *problems, sep="\n  - ", file=sys.stderr)
+        return 2
+    print("production secrets: all present, none a known default")
+    return 0
+
+
+def _add_production_command(sub: Any) -> None:
+    production = sub.add_parser("production", help="production checks (FARMWATCH_ENV)")
+    production_sub = production.add_subparsers(dest="production_command", required=True)
+    check = production_sub.add_parser(
+        "check", help="refuse missing or default secrets (the docker-compose pre-flight)"
+    )
+    _common(check)
+    check.add_argument("--mqtt", action="store_true", help="also require MQTT credentials")
+    check.add_argument(
+        "--require-secrets-dir", action="store_true", help="fail if FARMWATCH_SECRETS_DIR is unset"
+    )
+    check.set_defaults(func=cmd_production_check)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -881,7 +959,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     for add_commands in (
         _add_alerting_commands, _add_devices_commands, _add_dashboards_commands,
-        _add_export_command, _add_report_command,
+        _add_export_command, _add_report_command, _add_production_command, add_trace_commands,
+        _add_tokens_commands,
     ):  # fmt: skip
         add_commands(sub)
     return parser

@@ -16,20 +16,30 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
+from farmwatch_core.api_tokens import TOKENS_FILE, TokenStore
 from farmwatch_core.contract import TimeWindow
+from farmwatch_core.production import check_production
 from farmwatch_core.registry import Deployment, load_registry
 from farmwatch_core.settings import FarmwatchSettings
 from farmwatch_dashboards.page import OpenAlerts, page_router
 from farmwatch_ingest.api import create_app
+from farmwatch_ingest.auth import ApiGuard, is_loopback, startup_check
 from farmwatch_ingest.deadletter import DeadLetterStore
+from farmwatch_ingest.ratelimit import RateLimiter
 from farmwatch_ingest.service import IngestService
 from farmwatch_ingest.spool import Spool
 from farmwatch_ingest.stores import open_store
 from farmwatch_ingest.stores.base import Store
 from farmwatch_ingest.validation import TelemetryValidator
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
+from pydantic import SecretStr
+
+from farmwatch.registry_api import AUDIT_FILE, grants_of, registry_router
+from farmwatch.registry_store import RegistryFile
+from farmwatch.trace.api import trace_router
 
 if TYPE_CHECKING:
+    from farmwatch_alerting.channels.config import ChannelsConfig
     from farmwatch_alerting.service import AlertingService
 
 log = logging.getLogger(__name__)
@@ -69,6 +79,59 @@ def build_ingest(
     )
 
 
+def tokens_path(settings: FarmwatchSettings) -> Path:
+    """Where the API tokens are (``farmwatch tokens`` and every API process read the same)."""
+    return settings.api.tokens_file or settings.data_dir / TOKENS_FILE
+
+
+def build_guard(settings: FarmwatchSettings, deployment: Deployment | None) -> ApiGuard:
+    """The API's access control: checks ``api.auth`` against the address and the tokens first.
+
+    Raises RuntimeError when the API would serve without tokens beyond this machine.
+    """
+    tokens = TokenStore(tokens_path(settings))
+    api = settings.api
+    try:
+        warning = startup_check(api.auth, api.host, tokens.has_active())
+    except RuntimeError:
+        tokens.close()
+        raise
+    if warning:
+        log.warning("%s", warning)
+    return ApiGuard(
+        tokens,
+        deployment,
+        mode=api.auth,
+        loopback=is_loopback(api.host),
+        public=RateLimiter(api.public_per_minute, api.public_burst),
+        failures=RateLimiter(api.auth_failures_per_minute, api.auth_failure_burst),
+        login_days=api.login_days,
+    )
+
+
+def build_app(
+    settings: FarmwatchSettings,
+    store: Store,
+    deployment: Deployment | None,
+    ingest: IngestService | None,
+    dead_letters: DeadLetterStore | None,
+    *,
+    routers: Sequence[APIRouter] = (),
+    open_alerts: OpenAlerts | None = None,
+) -> FastAPI:
+    """The farmwatch HTTP app exactly as served: the API, the page at ``/``, ``routers``,
+    and the access guard (``app.state.guard``; close its ``tokens`` when done)."""
+    guard = build_guard(settings, deployment)
+    page = page_router(deployment, store.latest, open_alerts)
+    registry = registry_router(
+        RegistryFile(settings.registry_path), grants_of(guard.tokens),
+        audit=settings.data_dir / AUDIT_FILE,
+    )  # fmt: skip
+    trace = trace_router(settings.data_dir / "trace", rate_limit="trace")  # public lot records
+    routers = [trace, registry, *routers]
+    return create_app(store, dead_letters, deployment, ingest, [page, *routers], guard=guard)
+
+
 @dataclass
 class ApiServer:
     """uvicorn in a background thread, stoppable."""
@@ -76,6 +139,7 @@ class ApiServer:
     server: uvicorn.Server
     thread: threading.Thread
     store: Store
+    tokens: TokenStore | None = None
 
     @property
     def port(self) -> int:
@@ -90,6 +154,8 @@ class ApiServer:
         self.server.should_exit = True
         self.thread.join(10)
         self.store.close()
+        if self.tokens is not None:
+            self.tokens.close()
 
 
 def start_api(
@@ -102,10 +168,20 @@ def start_api(
     routers: Sequence[APIRouter] = (),
     open_alerts: OpenAlerts | None = None,
 ) -> ApiServer:
-    """The farmwatch HTTP app: the API, the built-in page at ``/``, and ``routers``."""
+    """The farmwatch HTTP app: the API, the built-in page at ``/``, and ``routers``.
+
+    Raises RuntimeError when it cannot listen, or would serve without tokens beyond loopback.
+    """
     store = open_store(settings)
-    page = page_router(deployment, store.latest, open_alerts)
-    app = create_app(store, dead_letters, deployment, ingest, [page, *routers])
+    try:
+        app = build_app(
+            settings, store, deployment, ingest, dead_letters,
+            routers=routers, open_alerts=open_alerts,
+        )  # fmt: skip
+    except RuntimeError:
+        store.close()
+        raise
+    tokens: TokenStore = app.state.guard.tokens
     config = uvicorn.Config(
         app,
         host=settings.api.host,
@@ -120,12 +196,13 @@ def start_api(
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             store.close()
+            tokens.close()
             raise RuntimeError(
                 f"the HTTP API could not listen on {settings.api.host}:{config.port}; "
                 "is the port taken? choose another with --api-port"
             )
         time.sleep(0.05)
-    return ApiServer(server, thread, store)
+    return ApiServer(server, thread, store, tokens)
 
 
 def build_alerting(
@@ -133,7 +210,8 @@ def build_alerting(
 ) -> AlertingService:
     """The alerting service as ``farmwatch up`` and ``farmwatch alerting run`` start it.
 
-    Raises AlertingConfigError (every problem with its place) for an invalid alerting.yaml.
+    Raises AlertingConfigError (every problem with its place) for an invalid alerting.yaml, and
+    ProductionConfigError in production when a secret it would use is missing or a default.
     """
     from farmwatch_alerting.config import default_config, load_alerting_config
     from farmwatch_alerting.service import AlertingService
@@ -143,6 +221,8 @@ def build_alerting(
         load_alerting_config(path, settings.mqtt) if path is not None
         else default_config(settings.mqtt)
     )  # fmt: skip
+    # Before the service opens its stores: in production, refuse default channel secrets too.
+    check_production(settings, "alerting", extra=channel_secrets(config.channels))
     port = settings.api.port if api_port is None else api_port
     public = settings.alerting.public_url or f"http://{settings.api.host}:{port}"
     return AlertingService(
@@ -154,6 +234,17 @@ def build_alerting(
         public_url=public,
         tick_s=settings.alerting.tick_s,
     )
+
+
+def channel_secrets(channels: ChannelsConfig) -> dict[str, SecretStr | None]:
+    """Every alerting channel's secret settings by name (``alerting channel zalo
+    access_token``), for the production check: a webhook left on an example token is refused."""
+    found: dict[str, SecretStr | None] = {}
+    for channel in channels.channels:
+        for field, value in channel:
+            if isinstance(value, SecretStr):
+                found[f"alerting channel {channel.name} {field}"] = value
+    return found
 
 
 def open_alerts_of(service: AlertingService) -> OpenAlerts:
