@@ -329,3 +329,38 @@ def test_the_command_refuses_what_it_cannot_report(
                  str(month.registry), "--out", str(tmp_path / "p.csv")]  # fmt: skip
     assert main(programme) == 0  # the older subcommand still works beside the options
     assert (tmp_path / "p.csv").exists()
+
+
+def test_daily_indicators_count_for_the_day_they_describe() -> None:
+    """Analytics files a day's GDD with the first record of the next local day: the record at
+    the month's first midnight is the previous month's last day, the one just after the month
+    is its last day."""
+    from farmwatch.reports.collect import summarise_node
+    from farmwatch.reports.compute import month_bounds
+
+    deployment = Deployment.model_validate(
+        {"farms": [{"id": "rice-01", "name": "Ruộng", "model": "rice_field",
+                    "nodes": [{"id": "n1", "profile": "rice_field"}]}]}
+    )  # fmt: skip
+    farm = deployment.farms[0]
+    start, end = month_bounds("2026-11")
+    hour = timedelta(hours=1)
+
+    def rec(ts: datetime, gdd: float | None = None) -> Record:
+        readings = {"air_temperature": 25.0} | ({} if gdd is None else {"gdd": gdd})
+        return Record(ts=ts, seq=0, synced=False, readings=readings)
+
+    records = [
+        rec(start, gdd=100.0),  # 31 October
+        rec(start + hour),
+        rec(start + 24 * hour, gdd=7.0),  # 1 November
+        rec(end - hour),
+        rec(end, gdd=5.0),  # 30 November, filed at 1 December's first record
+        rec(end + 24 * hour, gdd=1000.0),  # 1 December: another month
+    ]
+    summary = summarise_node(
+        farm, "n1", ("air_temperature",), profile_for_model(farm.model), records,
+        start, end, timedelta(hours=1),
+    )  # fmt: skip
+    assert summary.totals["gdd"] == 12.0
+    assert summary.records == 4  # the records after the month only brought its last day

@@ -148,7 +148,15 @@ def summarise_node(
     end: datetime,
     fallback_interval: timedelta,
 ) -> NodeSummary:
-    """One node's month from its records (time-ordered), without touching any store."""
+    """One node's month from its records (time-ordered), without touching any store.
+
+    ``records`` may run one day past ``end``: daily indicators (GDD, ET0, leaf wetness) are
+    filed with the first record of the following local day, so a value at ``ts`` describes the
+    day before and is counted when that day is in the period. Everything else uses only the
+    records before ``end``.
+    """
+    daily_sums = [r for r in records if start <= r.ts - CHUNK < end]
+    records = [r for r in records if r.ts < end]
     inferred = infer_interval([r.ts for r in records])
     interval = inferred or fallback_interval
     cover = coverage(((r.ts, r.readings.keys()) for r in records), start, end, interval, sensors)
@@ -170,7 +178,10 @@ def summarise_node(
         for name, value in readings.items():
             if name.startswith("anomaly_"):
                 anomaly.setdefault(name, []).append((record.ts, value))
-            elif name in SUMMED_DAILY:
+    for record in daily_sums:
+        for name in SUMMED_DAILY:
+            value = record.readings.get(name)
+            if value is not None:
                 node.totals[name] = node.totals.get(name, 0.0) + value
     max_gap = max(DEFAULT_MAX_GAP, 3 * interval)
     node.subjects = [
@@ -241,7 +252,9 @@ def collect_report(
         nodes: list[NodeSummary] = []
         fallback = DEFAULT_INTERVAL
         for node in farm.nodes:
-            records = _node_month(store, farm.id, node.id, start, end)
+            # One more day: the first records of the next local day carry the last day's
+            # daily indicators (analytics files a day's values when the day rolls over).
+            records = _node_month(store, farm.id, node.id, start, end + CHUNK)
             sensors = node.sensors or (profile.sensors if profile is not None else ())
             summary = summarise_node(farm, node.id, sensors, profile, records, start, end, fallback)
             if not summary.interval_assumed:
