@@ -56,6 +56,8 @@ measured ratio either way (it slows both phases, by different amounts; single ru
 0.5-1.1), and so can the publishers' own CPU per message, which is not constant (paho's loops
 spin more when the CPU is contended); ``cpu_s_per_100k_msgs`` and
 ``influxd_cpu_s_per_100k_msgs`` are what ingest adds to the machine and move much less.
+``ratio_own_cpu`` takes other people's load out of the ratio (:func:`cpu_bound_ratio`), and
+bench/ingest_profile.py measures ingest's own cost per message and per stage without any of it.
 
 Each phase gets its own mosquitto, data directories and InfluxDB database; one influxd serves
 the run. Everything started is stopped on exit, error,
@@ -1199,9 +1201,46 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "ingest_publish_s": round(full["publish_s"], 2),
         "ceiling_s": round(ceiling["ceiling_s"], 2),
         "cpus": os.cpu_count(),
+        **cpu_bound_ratio(ceiling, full, args.messages),
         "cpu_split_ceiling_s": ceiling["cpu_split_s"],
         "cpu_split_full_s": full["cpu_split_s"],
         "cpu_split_rate_s": at_rate["cpu_split_s"],
+    }
+
+
+def cpu_bound_ratio(
+    ceiling: dict[str, Any], full: dict[str, Any], messages: int
+) -> dict[str, float]:
+    """Split the measured ratio into what the code decides and what the machine's other users
+    did. Both phases keep the 2 cores busy (``idle`` ≈ 0), so each phase's rate is the cores
+    left to the workload divided by the workload's CPU per message:
+
+        ratio = (own cores in full / own cores in ceiling) x (own CPU per msg, ceiling / full)
+
+    ``ratio_own_cpu`` is the second factor, the ratio on a machine nobody else uses: the
+    ceiling's publishers + mosquitto + mosquitto_sub against the same publishers + mosquitto +
+    ingest + influxd, per message. ``other_cores_*`` is what other people's jobs took.
+
+    >>> out = cpu_bound_ratio({"ceiling_s": 10.0, "cpu_split_s": {"a": 15.0, "other": 5.0,
+    ...     "idle": 0.0}}, {"elapsed_s": 20.0, "cpu_split_s": {"a": 20.0, "other": 20.0,
+    ...     "idle": 0.0}}, 100_000)
+    >>> out["ratio_own_cpu"], out["other_cores_ceiling"], out["other_cores_full"]
+    (0.75, 0.5, 1.0)
+    """
+    own = {}
+    for name, phase, seconds in (
+        ("ceiling", ceiling, ceiling["ceiling_s"]),
+        ("full", full, full["elapsed_s"]),
+    ):
+        split = phase["cpu_split_s"]
+        cpu = sum(v for k, v in split.items() if k not in ("other", "idle"))
+        own[name] = (cpu / messages * 100_000, split["other"] / seconds)
+    return {
+        "own_cpu_s_per_100k_msgs_ceiling": round(own["ceiling"][0], 2),
+        "own_cpu_s_per_100k_msgs_full": round(own["full"][0], 2),
+        "ratio_own_cpu": round(own["ceiling"][0] / own["full"][0], 3),
+        "other_cores_ceiling": round(own["ceiling"][1], 2),
+        "other_cores_full": round(own["full"][1], 2),
     }
 
 
@@ -1228,6 +1267,9 @@ def summary(result: dict[str, Any]) -> str:
             f"(influxd {result['influxd_cpu_s_per_100k_msgs']:.1f}), "
             f"peak RSS {result['peak_rss_mb']:.0f} MB (target <= 150)",
             f"  lost: {result['lost']} (full {result['lost_full']}, rate {result['lost_rate']})",
+            f"  CPU per msg of everything we run, ceiling / ingest: {result['ratio_own_cpu']:.2f}"
+            f" (other people's jobs: {result['other_cores_ceiling']:.2f} cores in the ceiling"
+            f" phase, {result['other_cores_full']:.2f} in ingest's)",
         ]
     )
 

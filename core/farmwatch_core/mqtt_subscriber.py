@@ -40,6 +40,7 @@ import os
 import select
 import socket
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -134,7 +135,9 @@ def puback_packets(mids: Sequence[int]) -> bytes:
     >>> puback_packets([1, 258])
     b'@\\x02\\x00\\x01@\\x02\\x01\\x02'
     """
-    return b"".join(b"\x40\x02" + mid.to_bytes(2, "big") for mid in mids)
+    words = [0x4002] * (2 * len(mids))  # each PUBACK: type and length, then the packet id
+    words[1::2] = mids
+    return struct.pack(f">{len(words)}H", *words)
 
 
 def parse_packets(buf: bytes, out: list[Publish]) -> tuple[int, list[tuple[int, bytes]]]:

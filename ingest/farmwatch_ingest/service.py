@@ -28,6 +28,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from farmwatch_core.contract import (
     Channel,
@@ -52,13 +53,16 @@ from farmwatch_ingest.validation import TelemetryValidator
 log = logging.getLogger(__name__)
 
 _MAX_BACKOFF_S = 30.0
+_INBOX_CHUNKS = 16  # network reads validated and waiting for the writer, see __init__
 _STATUS_SUFFIX = "/" + Channel.STATUS.value
 _NO_RECORDS: list[NodeRecord] = []  # shared by status messages; never mutated (no records)
 
 
-@dataclass(slots=True)
-class Inbound:
-    """A received message, already validated (on the network thread)."""
+class Inbound(NamedTuple):
+    """A received message, already validated (on the network thread).
+
+    A named tuple: one is built per message on the hot path (see ``Publish``).
+    """
 
     topic: str
     payload: bytes
@@ -115,10 +119,13 @@ class IngestService:
         self.stats = IngestStats()
         self.metrics = IngestMetrics()
         self.metrics.bind(self)
-        # Chunks of messages, one per network read. The broker never has more than
-        # max_inflight_messages unacknowledged messages out to us, so this bound is never hit
-        # in practice; if it were, the network thread would block: backpressure, not loss.
-        self._inbox: queue.Queue[list[Inbound]] = queue.Queue(maxsize=1000)
+        # Chunks of messages, one per network read (up to 256 KB, ~1,300 benchmark messages).
+        # Mosquitto's max_inflight_messages does not bound what a backlog sends us: draining
+        # 50,000 / 150,000 queued messages with room for 1,000 chunks here, ingest peaked at
+        # 144 / 232 MB (bench/ingest_profile.py --real). When the inbox is full the network
+        # thread blocks and stops reading, so the broker keeps the rest: backpressure, not
+        # loss. In steady operation reads are far smaller and this bound is never reached.
+        self._inbox: queue.Queue[list[Inbound]] = queue.Queue(maxsize=_INBOX_CHUNKS)
         self._carry: list[Inbound] = []
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -144,27 +151,7 @@ class IngestService:
         """Run the connection's loop, validating what arrives; signal ``lost`` when it ends."""
 
         def deliver(publishes: list[Publish]) -> None:
-            received_at = datetime.now(UTC)
-            check = self.validator.check
-            chunk = []
-            for p in publishes:
-                status = self._status_topic(p.topic)
-                if status is not None:
-                    chunk.append(
-                        Inbound(
-                            p.topic, p.payload, p.mid, p.qos, received_at, generation,
-                            _NO_RECORDS, None, status,
-                        )
-                    )  # fmt: skip
-                    continue
-                checked = check(p.topic, p.payload, received_at)
-                chunk.append(
-                    Inbound(
-                        p.topic, p.payload, p.mid, p.qos, received_at, generation,
-                        checked.records, checked.dead_letter, None, checked.derived,
-                    )
-                )  # fmt: skip
-            self._inbox.put(chunk)
+            self._inbox.put(self._validate(publishes, generation))
 
         try:
             connection.loop(deliver, lost)
@@ -179,6 +166,36 @@ class IngestService:
             log.exception("unexpected error on the MQTT thread; reconnecting (please report this)")
         finally:
             lost.set()
+
+    def _validate(self, publishes: list[Publish], generation: int) -> list[Inbound]:
+        """The messages of one network read, validated (network thread; bench/ingest_profile.py
+        calls it directly). Plain v1 records from known nodes take the validator's hot path;
+        everything else (status, analytics, other formats, anything refused) the full check."""
+        received_at = datetime.now(UTC)
+        plain = self.validator.plain_records(received_at)
+        chunk: list[Inbound] = []
+        append = chunk.append
+        for topic, payload, mid, qos in publishes:
+            record = plain(topic, payload)
+            if record is not None:
+                append(Inbound(topic, payload, mid, qos, received_at, generation, [record], None))
+            else:
+                append(self._inbound(topic, payload, mid, qos, received_at, generation))
+        return chunk
+
+    def _inbound(
+        self, topic: str, payload: bytes, mid: int, qos: int, received_at: datetime, generation: int
+    ) -> Inbound:
+        status = self._status_topic(topic)
+        if status is not None:
+            return Inbound(
+                topic, payload, mid, qos, received_at, generation, _NO_RECORDS, None, status
+            )
+        checked = self.validator.check(topic, payload, received_at)
+        return Inbound(
+            topic, payload, mid, qos, received_at, generation,
+            checked.records, checked.dead_letter, None, checked.derived,
+        )  # fmt: skip
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -290,48 +307,61 @@ class IngestService:
     # -- the write path --------------------------------------------------------------------
 
     def _process(self, connection: Connection, batch: list[Inbound]) -> None:
-        statuses = 0
+        """Write, acknowledge and account for one batch (the writer's hot path: one pass over
+        the messages to gather, the rest per batch)."""
+        records: list[NodeRecord] = []
+        letters: list[DeadLetter] = []
+        mids: list[int] = []
+        plain = True  # only telemetry with records: the common case, no per-message sorting out
+        generation = self._generation
+        for msg in batch:
+            if msg.records:
+                records += msg.records
+            if msg.dead_letter is not None or msg.status is not None or msg.derived:
+                plain = False
+                if msg.dead_letter is not None:
+                    letters.append(msg.dead_letter)
+            # After a reconnect the broker redelivers these itself; a stale PUBACK could name a
+            # different message of the new connection (the old connection also drops them).
+            if msg.qos and msg.generation == generation:
+                mids.append(msg.mid)
+        refused = self._persist(batch, records, letters)
+        if refused is None:
+            return  # stopping while nothing can be written: leave unacknowledged for redelivery
+        self.dead_letters.add(letters)
+        connection.ack(mids)
+        if refused or not plain:
+            records = self._account_special(batch)
+        self.nodes.record_messages((m.records, m.received_at) for m in batch if not m.derived)
+        stats = self.stats
+        stats.messages += len(batch)
+        stats.last_batch_messages = len(batch)
+        stats.records += len(records)
+        stats.readings += sum([len(r.record.readings) for r in records])
+        stats.dead_letters += len(letters)
+        for letter in letters:
+            stats.rejections.update(r.reason.value for r in letter.rejections)
+            log.info("dead letter from %s: %s", letter.topic, letter.detail)
+        now = datetime.now(UTC)
+        stats.last_write_at = now
+        self.metrics.observe_batch(len(batch), records, now)
+
+    def _account_special(self, batch: list[Inbound]) -> list[NodeRecord]:
+        """Node status messages and analytics' derived values of a batch: apply and count them;
+        returns the records that count as the nodes' own (not derived, not refused)."""
+        stored: list[NodeRecord] = []
         for msg in batch:
             if msg.status is not None:
-                statuses += 1
+                self.stats.status_messages += 1
                 self.nodes.status(
                     msg.status.farm_id, msg.status.node_id, msg.payload, msg.received_at
                 )
-        letters = [msg.dead_letter for msg in batch if msg.dead_letter is not None]
-        per_message = [msg.records for msg in batch]
-        if not self._persist(batch, per_message, letters):
-            return  # stopping while nothing can be written: leave unacknowledged for redelivery
-        self.dead_letters.add(letters)
-        # After a reconnect the broker redelivers these itself; a stale PUBACK could name a
-        # different message of the new connection (the old connection also drops them).
-        generation = self._generation
-        connection.ack([m.mid for m in batch if m.qos and m.generation == generation])
-        stored = [
-            r for m, recs in zip(batch, per_message, strict=True) if not m.derived for r in recs
-        ]
-        self.stats.derived_values += sum(
-            len(r.record.readings)
-            for m, recs in zip(batch, per_message, strict=True)
-            if m.derived
-            for r in recs
-        )
-        for msg, msg_records in zip(batch, per_message, strict=True):
-            if msg.derived:
-                continue  # analytics repeats the node's seq: not a sign of life, not a gap
-            for r in msg_records:
-                self.nodes.record(r.farm_id, r.node_id, r.record.seq, r.record.ts, msg.received_at)
-        self.stats.status_messages += statuses
-        self.stats.messages += len(batch)
-        self.stats.last_batch_messages = len(batch)
-        self.stats.records += len(stored)
-        self.stats.readings += sum(len(r.record.readings) for r in stored)
-        self.stats.dead_letters += len(letters)
-        for letter in letters:
-            self.stats.rejections.update(r.reason.value for r in letter.rejections)
-            log.info("dead letter from %s: %s", letter.topic, letter.detail)
-        now = datetime.now(UTC)
-        self.stats.last_write_at = now
-        self.metrics.observe_batch(len(batch), [r.record.ts for r in stored], now)
+            elif msg.derived:
+                # analytics repeats the node's seq: not a sign of life, not a gap
+                self.stats.derived_values += sum(len(r.record.readings) for r in msg.records)
+            else:
+                stored += msg.records
+        return stored
 
     def _status_topic(self, topic_text: str) -> NodeTopic | None:
         """The node of a status message, else None. Status messages update node state in
@@ -345,22 +375,20 @@ class IngestService:
             return None  # the validator turns it into a bad_topic dead letter
 
     def _persist(
-        self,
-        batch: list[Inbound],
-        per_message: list[list[NodeRecord]],
-        letters: list[DeadLetter],
-    ) -> bool:
-        """Make the batch's records durable (store or spool); False only when stopping while
-        neither can be written."""
+        self, batch: list[Inbound], records: list[NodeRecord], letters: list[DeadLetter]
+    ) -> bool | None:
+        """Make the batch's records durable (store or spool). Returns whether the store refused
+        some messages (their records were dropped from their ``Inbound.records`` and dead
+        letters added to ``letters``), or None only when stopping while neither can be written.
+        """
         backoff = 0.5
         while True:
-            records = [r for msg_records in per_message for r in msg_records]
             try:
                 if len(self.spool):
                     self._to_spool(records)  # keep order behind what is already waiting
-                    return True
+                    return False
                 try:
-                    self._write_store(batch, per_message, letters)
+                    return self._write_store(batch, records, letters)
                 except StoreUnavailable as exc:
                     self.stats.store_retries += 1
                     log.error(  # noqa: TRY400 - the message says what to do; no traceback
@@ -372,6 +400,7 @@ class IngestService:
                     )
                     self._to_spool(records)
                     self._replay_at = time.monotonic() + self._replay_backoff
+                    return False
             except SpoolError as exc:
                 log.error(  # noqa: TRY400
                     "cannot store or spool %d records, holding them unacknowledged: %s",
@@ -379,10 +408,8 @@ class IngestService:
                     exc,
                 )
                 if self._stop.wait(backoff):
-                    return False
+                    return None
                 backoff = min(backoff * 2, _MAX_BACKOFF_S)
-            else:
-                return True
 
     def _to_spool(self, records: list[NodeRecord]) -> None:
         dropped_before = self.spool.dropped_records
@@ -391,31 +418,29 @@ class IngestService:
         self.stats.spool_dropped_records += self.spool.dropped_records - dropped_before
 
     def _write_store(
-        self,
-        batch: list[Inbound],
-        per_message: list[list[NodeRecord]],
-        letters: list[DeadLetter],
-    ) -> None:
+        self, batch: list[Inbound], records: list[NodeRecord], letters: list[DeadLetter]
+    ) -> bool:
         """Write the batch; if the store refuses it, find the refused messages one by one so
-        that only they become dead letters and everything beside them is kept."""
-        records = [r for msg_records in per_message for r in msg_records]
+        that only they become dead letters and everything beside them is kept. Returns whether
+        anything was refused."""
         try:
             if records:
                 self.store.write(records)
         except StoreRejected:
             pass
         else:
-            return
-        for msg, msg_records in zip(batch, per_message, strict=True):
-            if not msg_records:
+            return False
+        for msg in batch:
+            if not msg.records:
                 continue
             try:
-                self.store.write(msg_records)
+                self.store.write(msg.records)
             except StoreRejected as exc:
                 letters.append(
-                    _store_rejected(msg.topic, msg.payload, msg.received_at, msg_records, exc)
+                    _store_rejected(msg.topic, msg.payload, msg.received_at, msg.records, exc)
                 )
-                msg_records.clear()
+                msg.records.clear()
+        return True
 
     def _replay(self) -> None:
         """Move the oldest spooled records to the store; back off while it is still down."""

@@ -23,7 +23,7 @@ from farmwatch_core.contract import (
     decode_any,
     decode_fast,
 )
-from farmwatch_core.contract.fast import _plain_record
+from farmwatch_core.contract.fast import plain_record, window_bounds
 from farmwatch_core.contract.payload import format_ts
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -174,15 +174,49 @@ def test_the_shortcut_takes_plain_records_and_nothing_else() -> None:
         "synced": True,
         "readings": {"water_temperature": 27.8, "dissolved_oxygen": 5},
     }
-    record = _plain_record(body, NOW, WINDOW)
+    bounds = window_bounds(NOW, WINDOW)
+
+    def shortcut(message: dict[str, Any]) -> Record | None:
+        return plain_record(json.dumps(message).encode(), *bounds)
+
+    record = shortcut(body)
     assert record == Record(
         datetime(2026, 11, 29, 2, 59, tzinfo=UTC),
         4211,
         True,
         {"water_temperature": 27.8, "dissolved_oxygen": 5.0},
     )
+    assert record is not None
+    assert type(record.readings["dissolved_oxygen"]) is float
     with_unit = {**body, "readings": {"air_temperature": {"value": 80.0, "unit": "degF"}}}
-    assert _plain_record(with_unit, NOW, WINDOW) is None
+    assert shortcut(with_unit) is None
     out_of_bounds = {**body, "readings": {"ph": 15.0}}
-    assert _plain_record(out_of_bounds, NOW, WINDOW) is None
-    assert _plain_record({**body, "v": True}, NOW, WINDOW) is None
+    assert shortcut(out_of_bounds) is None
+    assert shortcut({**body, "v": True}) is None
+    # A UTC offset other than Z is converted, as the contract's decoder does.
+    offset = shortcut({**body, "ts": "2026-11-29T09:59:00+07:00"})
+    assert offset is not None
+    assert offset.ts == record.ts
+    assert offset.ts.tzinfo is UTC
+    too_old = {**body, "ts": format_ts(NOW - WINDOW.max_past - timedelta(milliseconds=1))}
+    assert shortcut(too_old) is None
+
+
+def test_a_timestamp_that_overflows_becomes_a_dead_letter_not_a_crash() -> None:
+    """0001-01-01T00:00:00+01:00 is a valid RFC 3339 time whose UTC conversion overflows
+    ``datetime``. Raised on the network thread, it would drop the connection and come back
+    with every redelivery (a poison message); the contract refuses it with a reason, and the
+    fast path leaves it to the contract."""
+    from farmwatch_ingest.validation import TelemetryValidator
+
+    payload = json.dumps(
+        {"v": 1, "ts": "0001-01-01T00:00:00+01:00", "seq": 1, "synced": True,
+         "readings": {"ph": 7.0}}
+    ).encode()  # fmt: skip
+    assert plain_record(payload, *window_bounds(NOW, WINDOW)) is None
+    validator = TelemetryValidator(None, auto_register=True)
+    checked = validator.check("farms/pond-01/nodes/n1/telemetry", payload, NOW)
+    assert checked.records == []
+    assert checked.dead_letter is not None
+    assert checked.dead_letter.reason == "schema"
+    assert "outside the years 1-9999" in checked.dead_letter.detail

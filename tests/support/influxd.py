@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import tempfile
 import time
@@ -27,6 +28,7 @@ from types import TracebackType
 from typing import IO, Self
 
 import httpx
+from support.tls import TlsFiles
 
 from farmwatch.broker import free_port
 
@@ -45,7 +47,23 @@ def unique_database(prefix: str = "t") -> str:
     return f"{prefix}_{uuid.uuid4().hex[:16]}"
 
 
-def _config(root: Path, http_port: int, rpc_port: int) -> str:
+def _https(tls: TlsFiles | None) -> str:
+    if tls is None:
+        return ""
+    return (
+        f'  https-enabled = true\n  https-certificate = "{tls.cert}"\n'
+        f'  https-private-key = "{tls.key}"\n'
+    )
+
+
+def _config(
+    root: Path,
+    http_port: int,
+    rpc_port: int,
+    tls: TlsFiles | None = None,
+    *,
+    auth_enabled: bool = False,
+) -> str:
     # Everything not needed is off: no phoning home, no _internal database, no extra listeners.
     # Both spellings of the reporting switch: upstream reads reporting-disabled, Debian's build
     # renamed it reporting-enabled; influxd ignores the key it does not know.
@@ -67,10 +85,10 @@ bind-address = "127.0.0.1:{rpc_port}"
 [http]
   enabled = true
   bind-address = "127.0.0.1:{http_port}"
-  auth-enabled = false
+  auth-enabled = {"true" if auth_enabled else "false"}
   log-enabled = false
   pprof-enabled = false
-
+{_https(tls)}
 [monitor]
   store-enabled = false
 
@@ -108,8 +126,20 @@ class InfluxServer:
     and deletes the directory if this object created it.
     """
 
-    def __init__(self, root: Path, *, binary: str = "influxd", owns_root: bool = False) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        binary: str = "influxd",
+        owns_root: bool = False,
+        tls: TlsFiles | None = None,
+        auth_enabled: bool = False,
+    ) -> None:
         self.root = root
+        # Authentication on: until an admin is created (CREATE USER ... WITH ALL PRIVILEGES,
+        # allowed once without credentials) every other request is refused with HTTP 401.
+        self.auth_enabled = auth_enabled
+        self.tls = tls  # serve https:// with this certificate (self-signed: also the CA)
         self.binary = binary
         self.owns_root = owns_root
         self.http_port = free_port()
@@ -120,13 +150,20 @@ class InfluxServer:
         self._log: IO[bytes] | None = None
 
     @classmethod
-    def launch(cls, parent: Path | None = None, *, binary: str | None = None) -> Self:
+    def launch(
+        cls,
+        parent: Path | None = None,
+        *,
+        binary: str | None = None,
+        tls: TlsFiles | None = None,
+        auth_enabled: bool = False,
+    ) -> Self:
         """Create a fresh temp directory (under ``parent`` if given) and start a server in it."""
         found = binary or influxd_binary()
         if found is None:
             raise FileNotFoundError("influxd not found: install influxdb or set FARMWATCH_INFLUXD")
         root = Path(tempfile.mkdtemp(prefix="influxd-", dir=parent))
-        server = cls(root, binary=found, owns_root=True)
+        server = cls(root, binary=found, owns_root=True, tls=tls, auth_enabled=auth_enabled)
         try:
             server.start()
         except BaseException:
@@ -136,7 +173,13 @@ class InfluxServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.http_port}"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """What an httpx client needs to trust this server."""
+        return ssl.create_default_context(cafile=self.tls.cert) if self.tls else True
 
     @property
     def running(self) -> bool:
@@ -148,7 +191,11 @@ class InfluxServer:
             return
         for name in ("meta", "data", "wal"):
             (self.root / name).mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(_config(self.root, self.http_port, self.rpc_port))
+        self.config_path.write_text(
+            _config(
+                self.root, self.http_port, self.rpc_port, self.tls, auth_enabled=self.auth_enabled
+            )
+        )
         self._log = self.log_path.open("ab")
         self._process = subprocess.Popen(
             [self.binary, "run", "-config", str(self.config_path)],
@@ -166,7 +213,7 @@ class InfluxServer:
     def _wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         last_error = "no answer yet"
-        with httpx.Client(timeout=1.0) as client:
+        with httpx.Client(timeout=1.0, verify=self.verify) as client:
             while time.monotonic() < deadline:
                 process = self._process
                 if process is None or process.poll() is not None:
@@ -244,7 +291,9 @@ class InfluxServer:
     def query(self, q: str, database: str | None = None) -> httpx.Response:
         """Run an InfluxQL statement directly (setup and assertions that bypass the store)."""
         params = {"db": database} if database else {}
-        return httpx.post(f"{self.url}/query", params=params, data={"q": q}, timeout=10.0)
+        return httpx.post(
+            f"{self.url}/query", params=params, data={"q": q}, timeout=10.0, verify=self.verify
+        )
 
     def write_lines(self, database: str, lines: str, precision: str = "ms") -> httpx.Response:
         """Write raw line protocol, bypassing the store (e.g. to create a field type conflict)."""
@@ -253,4 +302,5 @@ class InfluxServer:
             params={"db": database, "precision": precision},
             content=lines,
             timeout=10.0,
+            verify=self.verify,
         )

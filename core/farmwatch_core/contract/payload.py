@@ -267,7 +267,12 @@ def _parse_ts(raw: object, seq: int) -> datetime | Rejection:
             return Rejection(
                 Reason.SCHEMA, f"'ts' {raw!r} has no time zone; send UTC with 'Z'", seq=seq
             )
-        return ts.astimezone(UTC)
+        try:
+            return ts.astimezone(UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: before year 1 in UTC
+            return Rejection(
+                Reason.SCHEMA, f"'ts' {raw[:40]!r} is outside the years 1-9999", seq=seq
+            )
     if isinstance(raw, int | float) and not isinstance(raw, bool):
         try:
             return datetime.fromtimestamp(raw, UTC)

@@ -16,9 +16,17 @@ Authentication, chosen from :class:`~farmwatch_core.settings.InfluxSettings`:
   ``u``/``p`` query parameters. Basic auth is used instead of ``u``/``p`` because httpx logs
   every request URL at INFO level: query parameters would put the password in farmwatch's logs.
 
+TLS: an ``https://`` URL is checked against the system's CAs plus ``ca_file`` (a cooperative's
+own CA or a self-signed certificate); an untrusted certificate is a StoreUnavailable that says
+to set ``influx.ca_file``. ``verify_tls = False`` skips the check (refused in production).
+
+Secrets: messages and logs show the URL without any ``user:password@`` (``shown_url``); the
+token travels in a header no message quotes.
+
 Errors are translated at this boundary (``raise ... from``)::
 
     connection refused, timeout, HTTP 5xx, 429  -> StoreUnavailable  (check URL / influxd)
+    TLS certificate not trusted                 -> StoreUnavailable  (set influx.ca_file)
     HTTP 401, 403                               -> StoreUnavailable  (check token/credentials)
     HTTP 404 database not found                 -> StoreUnavailable  (create database / DBRP)
     HTTP 400 (field type conflict, bad line...) -> StoreRejected     (InfluxDB's own text)
@@ -40,9 +48,11 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import ssl
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from farmwatch_core.contract import Record
@@ -65,6 +75,7 @@ from farmwatch_ingest.stores.common import (
     interval_ms,
     to_ms,
 )
+from farmwatch_ingest.stores.keepalive import KeepAliveClient, supports
 
 __all__ = ["MEASUREMENT", "InfluxStore"]
 
@@ -100,12 +111,6 @@ def escape_tag(text: str) -> str:
     return text.translate(_TAG_ESCAPES)
 
 
-@functools.lru_cache(maxsize=65_536)
-def _escaped(text: str) -> str:
-    """escape_tag, remembered: the same few IDs and quantity names recur in every batch."""
-    return escape_tag(text)
-
-
 def quote_string(text: str) -> str:
     """An InfluxQL string literal.
 
@@ -133,25 +138,88 @@ def _series(farm_id: str, node_id: str) -> str:
     return f"{MEASUREMENT},{_FARM_TAG}={escape_tag(farm_id)},{_NODE_TAG}={escape_tag(node_id)} "
 
 
+_MAX_NAMES = 10_000  # bound of the two caches of quantity names below
+_SYNCED = {True: f",{_SYNCED_FIELD}=true ", False: f",{_SYNCED_FIELD}=false "}
+_float_repr = float.__repr__  # TypeError for anything but a float: see _line
+
+
+class _FieldKeys(dict[str, str]):
+    """quantity -> its escaped field key and "=", filled on first use (``[]`` is cheaper per
+    reading than ``.get`` plus a fallback call)."""
+
+    def __missing__(self, name: str) -> str:
+        key = escape_tag(name) + "="
+        if len(self) < _MAX_NAMES:
+            self[name] = key
+        return key
+
+
+_FIELD_KEYS = _FieldKeys()
+
+
 def _line(nr: NodeRecord) -> str:
-    rec = nr.record
-    fields = ",".join([f"{_escaped(q)}={float(v)!r}" for q, v in rec.readings.items()])
-    synced = "true" if rec.synced else "false"
+    """One point. The hot path of a write (bench/ingest_profile.py): field keys come escaped
+    from a dict and floats are formatted by ``float.__repr__`` (exact and shortest); a record
+    holding ints or bools instead (not from the contract, which gives floats) takes ``float()``.
+    """
+    farm_id, node_id, rec = nr
+    keys = _FIELD_KEYS
+    items = rec.readings.items()
+    try:
+        fields = ",".join([keys[q] + _float_repr(v) for q, v in items])
+    except TypeError:
+        fields = ",".join([keys[q] + repr(float(v)) for q, v in items])
     return (
-        f"{_series(nr.farm_id, nr.node_id)}{fields},{_SEQ_FIELD}={rec.seq}i,"
-        f"{_SYNCED_FIELD}={synced} {to_ms(rec.ts, 'timestamp')}"
+        f"{_series(farm_id, node_id)}{fields},{_SEQ_FIELD}={rec.seq}i"
+        f"{_SYNCED[bool(rec.synced)]}{to_ms(rec.ts, 'timestamp')}"
     )
 
 
+_CHECKED_NAMES: set[str] = set()  # quantity names _check has accepted (bounded by _MAX_NAMES)
+
+
 def _check(nr: NodeRecord) -> None:
-    """The common guard, plus what only line protocol cannot carry as a field name."""
+    """The common guard, plus what only line protocol cannot carry as a field name (each name
+    is checked once: the same few quantities recur in every batch)."""
     check_storable(nr)
-    for name in nr.record.readings:
+    readings = nr.record.readings
+    if _CHECKED_NAMES.issuperset(readings):
+        return
+    for name in readings:
         if name in _RESERVED or not name or "\n" in name:
             raise StoreRejected(
                 f"{nr.farm_id}/{nr.node_id} seq {nr.record.seq}: {name!r} cannot be a quantity "
                 "name in InfluxDB"
             )
+        if len(_CHECKED_NAMES) < _MAX_NAMES:
+            _CHECKED_NAMES.add(name)
+
+
+def tls_verify(settings: InfluxSettings) -> ssl.SSLContext | bool:
+    """How to check InfluxDB's certificate on https:// URLs: the system's CAs plus
+    ``ca_file`` (a cooperative's own CA, or a self-signed certificate), or not at all when
+    ``verify_tls`` is off (refused in production by farmwatch_core.production)."""
+    if not settings.verify_tls:
+        return False
+    context = ssl.create_default_context()
+    if settings.ca_file is not None:
+        try:
+            context.load_verify_locations(cafile=settings.ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(
+                f"influx.ca_file {settings.ca_file}: not a readable PEM file: {exc}"
+            ) from exc
+    return context
+
+
+def _certificate_refused(exc: BaseException) -> bool:
+    """Whether a transport error is a failed certificate check (anywhere in its chain)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
 
 
 def _error_text(response: httpx.Response) -> str:
@@ -170,6 +238,14 @@ def _error_text(response: httpx.Response) -> str:
     return response.text.strip()[:_ERROR_TEXT_LIMIT] or response.reason_phrase
 
 
+def _unverified() -> ssl.SSLContext:
+    """TLS without certificate checks, what httpx does with ``verify=False``."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 class InfluxStore:
     """The :class:`~farmwatch_ingest.stores.base.Store` on InfluxDB's v1 HTTP API.
 
@@ -184,6 +260,8 @@ class InfluxStore:
             raise ValueError("InfluxStore needs influx.url (e.g. http://127.0.0.1:8086)")
         self.settings = settings
         self.url = settings.url.rstrip("/")
+        # What messages and logs say: the URL may carry user:password (never shown).
+        self.shown_url = display_url(self.url)
         headers = {"User-Agent": "farmwatch-ingest"}
         auth: httpx.BasicAuth | None = None
         if settings.token is not None:
@@ -192,7 +270,11 @@ class InfluxStore:
             password = settings.password.get_secret_value() if settings.password else ""
             auth = httpx.BasicAuth(settings.username, password)
         self._client = httpx.Client(
-            base_url=self.url, headers=headers, auth=auth, timeout=settings.timeout_s
+            base_url=self.url,
+            headers=headers,
+            auth=auth,
+            timeout=settings.timeout_s,
+            verify=tls_verify(settings),
         )
         self._database_ready = not settings.create_database
         try:
@@ -228,16 +310,26 @@ class InfluxStore:
         data: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         try:
+            if method == "POST" and path == "/write" and content is not None:
+                writer = self._keepalive()
+                if writer is not None:  # the hot path: see stores/keepalive.py
+                    return writer.post(f"{path}?{urlencode(params or {})}", content.encode())
             return self._client.request(method, path, params=params, content=content, data=data)
         except httpx.TimeoutException as exc:
             raise StoreUnavailable(
-                f"InfluxDB at {display_url(self.url)} did not answer ({what}) within "
+                f"InfluxDB at {self.shown_url} did not answer ({what}) within "
                 f"{self.settings.timeout_s:g} s; check that influxd is running and not "
                 "overloaded, or raise influx.timeout_s"
             ) from exc
         except httpx.TransportError as exc:
+            if _certificate_refused(exc):
+                raise StoreUnavailable(
+                    f"InfluxDB at {self.shown_url} presented a TLS certificate this host does not "
+                    f"trust ({what}): {exc}; set influx.ca_file to the CA that signed it "
+                    "(FARMWATCH_INFLUX__CA_FILE), or fix the certificate's host name"
+                ) from exc
             raise StoreUnavailable(
-                f"cannot reach InfluxDB at {display_url(self.url)} ({what}): "
+                f"cannot reach InfluxDB at {self.shown_url} ({what}): "
                 f"{exc or type(exc).__name__}; "
                 "check influx.url and that influxd is running and reachable from this host"
             ) from exc
@@ -246,19 +338,19 @@ class InfluxStore:
         status = response.status_code
         if status in (401, 403):
             raise StoreUnavailable(
-                f"InfluxDB at {self.url} refused the credentials ({what}, HTTP {status}: "
+                f"InfluxDB at {self.shown_url} refused the credentials ({what}, HTTP {status}: "
                 f"{_error_text(response)}); check influx.token, or influx.username/password, "
                 f"and that they may access database {self.settings.database!r}"
             )
         if status == 429 or status >= 500:
             raise StoreUnavailable(
-                f"InfluxDB at {self.url} is unavailable ({what}, HTTP {status}: "
+                f"InfluxDB at {self.shown_url} is unavailable ({what}, HTTP {status}: "
                 f"{_error_text(response)}); check that influxd is healthy (disk, memory)"
             )
 
     def _database_missing(self, detail: str) -> StoreUnavailable:
         return StoreUnavailable(
-            f"InfluxDB at {self.url} has no database {self.settings.database!r} ({detail}); "
+            f"InfluxDB at {self.shown_url} has no database {self.settings.database!r} ({detail}); "
             "set influx.create_database = true, or create it (1.x: CREATE DATABASE; 2.x/3.x: "
             "a bucket with a DBRP mapping)"
         )
@@ -289,7 +381,7 @@ class InfluxStore:
                 "could not create InfluxDB database %r at %s (%s); continuing on the assumption "
                 "that an admin created it (normal for InfluxDB 2.x/3.x)",
                 self.settings.database,
-                self.url,
+                self.shown_url,
                 problem,
             )
         self._database_ready = True
@@ -351,7 +443,7 @@ class InfluxStore:
                 document = json.loads(line)
             except ValueError as exc:
                 raise StoreError(
-                    f"InfluxDB at {self.url} sent a non-JSON query answer: {line[:200]!r}"
+                    f"InfluxDB at {self.shown_url} sent a non-JSON query answer: {line[:200]!r}"
                 ) from exc
             if isinstance(document, dict):
                 yield document
@@ -362,6 +454,30 @@ class InfluxStore:
         return quote_ident(MEASUREMENT)
 
     # -- Store ----------------------------------------------------------------------------
+
+    _writer: KeepAliveClient | None = None
+    _writer_made = False
+
+    def _keepalive(self) -> KeepAliveClient | None:
+        """The write path's own kept-alive connection, made on first use with the same headers,
+        credentials, timeout and TLS checks as the httpx client; None where only httpx will do
+        (a proxy from the environment, credentials inside the URL)."""
+        if not self._writer_made:
+            self._writer_made = True
+            if supports(self.url):
+                settings = self.settings
+                headers = {"User-Agent": "farmwatch-ingest"}
+                if settings.token is not None:
+                    headers["Authorization"] = f"Token {settings.token.get_secret_value()}"
+                elif settings.username is not None:
+                    password = settings.password.get_secret_value() if settings.password else ""
+                    basic = httpx.BasicAuth(settings.username, password)
+                    signed = next(basic.auth_flow(httpx.Request("POST", self.url)))
+                    headers["Authorization"] = signed.headers["Authorization"]
+                verify = tls_verify(settings)
+                context = verify if isinstance(verify, ssl.SSLContext) else _unverified()
+                self._writer = KeepAliveClient(self.url, headers, settings.timeout_s, context)
+        return self._writer
 
     def write(self, records: Sequence[NodeRecord]) -> None:
         """Write a batch; when this returns, InfluxDB has acknowledged (and fsynced) every line.
@@ -497,14 +613,23 @@ class InfluxStore:
         return buckets
 
     def ping(self) -> None:
-        """Raise StoreUnavailable unless InfluxDB answers ``/ping``."""
+        """Raise StoreUnavailable unless InfluxDB answers ``/ping`` and accepts our credentials.
+
+        ``/ping`` needs no credentials, so with a wrong token it alone would report ready; when
+        credentials are configured, one cheap ``SHOW DATABASES`` checks them too.
+        """
         response = self._request("GET", "/ping", "ping")
         if not response.is_success:
             raise StoreUnavailable(
-                f"InfluxDB at {self.url} answered /ping with HTTP {response.status_code}; "
+                f"InfluxDB at {self.shown_url} answered /ping with HTTP {response.status_code}; "
                 "check that influx.url points at InfluxDB"
             )
+        settings = self.settings
+        if settings.token is not None or settings.username or httpx.URL(self.url).userinfo:
+            self._request("GET", "/query", "check credentials", params={"q": "SHOW DATABASES"})
 
     def close(self) -> None:
         """Close the HTTP connections. Safe to call twice."""
         self._client.close()
+        if self._writer is not None:
+            self._writer.close()
