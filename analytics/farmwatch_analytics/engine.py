@@ -108,6 +108,56 @@ _ADDED_STATE: Mapping[str, Callable[[], object]] = {
 }
 
 
+# Caches derived from the profiles and the learned state: not pickled, rebuilt on demand.
+_TRANSIENT = ("_plans", "_node_profiles")
+
+
+class _Plan:
+    """What one farm's profile asks of every record, worked out once per profile.
+
+    The engine used to re-read the profile's tuples and dicts for each record (is there a
+    daily profile? which THI? which limits, in which order?) and to format the same derived
+    names again; a profile does not change between records, so that is done here once.
+    ``limits`` holds, per subject in the profile's order, its limits most severe first as
+    ``(below, above, limit)`` with a missing side as ∓infinity, so that ``value < below or
+    value > above`` is exactly ``limit.breached_by(value)``.
+    """
+
+    __slots__ = ("anomalies", "daily_profile", "forecast", "limits", "multivariate", "profile",
+                 "thi", "vpd")  # fmt: skip
+
+    def __init__(self, profile: ModelProfile) -> None:
+        self.profile = profile
+        self.daily_profile = "daily_profile" in profile.detectors
+        self.multivariate = "isolation_forest" in profile.detectors
+        self.anomalies = tuple(
+            (quantity, f"anomaly_{quantity}")
+            for quantity in profile.sensors
+            if quantity not in BURSTY_QUANTITIES
+        )
+        species = profile.parameters.get("thi_species")
+        self.thi = None
+        if isinstance(species, str) and species in THI_SCALES:
+            self.thi = (THI_SCALES[species], f"thi_{species}")
+        self.vpd = "vpd" in profile.indicators
+        self.forecast = "do_dawn_forecast" in profile.indicators
+        by_severity = profile.limits_by_severity
+        self.limits = tuple(
+            (
+                subject,
+                tuple(
+                    (
+                        -math.inf if limit.below is None else limit.below,
+                        math.inf if limit.above is None else limit.above,
+                        limit,
+                    )
+                    for limit in by_severity.get(subject, ())
+                ),
+            )
+            for subject in profile.limits
+        )
+
+
 def isolation_forest() -> IsolationForestDetector:
     """The per-node multivariate model the engine runs on hourly rows."""
     return IsolationForestDetector(history=24 * 14, min_fit=48, refit_every=24 * 7, trees=32)
@@ -139,6 +189,15 @@ class AnalyticsEngine:
         self._days: dict[str, DailyIndicators] = {}
         self._episodes: dict[tuple[str, str, str, str], _Episode] = {}
         self._node_episodes: dict[str, set[tuple[str, str, str, str]]] = {}  # index by node
+        self._plans: dict[str, _Plan] = {}  # by farm (transient)
+        self._node_profiles: dict[str, dict[str, DailyProfileDetector]] = {}  # (transient)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The learned state; the caches (``_TRANSIENT``) are rebuilt after loading."""
+        state = self.__dict__.copy()
+        for name in _TRANSIENT:
+            state.pop(name, None)
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Restore a pickled engine, also one saved by an earlier farmwatch.
@@ -149,6 +208,7 @@ class AnalyticsEngine:
         engine's default.
         """
         self.__dict__.update(state)
+        self._plans, self._node_profiles = {}, {}
         for name, factory in _ADDED_STATE.items():
             if name not in self.__dict__:
                 setattr(self, name, factory())
@@ -197,18 +257,30 @@ class AnalyticsEngine:
             self._confirm(self._fault_candidate(finding), out)
         profile = self.profiles.get(farm)
         if profile is not None:
-            self._anomalies(profile, farm, node, ts, readings, out)
-            if "isolation_forest" in profile.detectors:
-                faulty = any(f.quantity != NODE_WIDE for f in findings)
+            plan = self._plans.get(farm)
+            if plan is None or plan.profile is not profile:
+                plan = self._plans[farm] = _Plan(profile)
+            if plan.daily_profile:
+                self._anomalies(plan, farm, node, ts, readings, out)
+            if plan.multivariate:
+                faulty = bool(findings) and any(f.quantity != NODE_WIDE for f in findings)
                 self._multivariate(profile, farm, node, ts, readings, faulty, out)
             values = dict(readings)
-            values.update(self._indicators(profile, farm, node, ts, readings, out))
+            values.update(self._indicators(plan, farm, node, ts, readings, out))
+            if "pump_state" in readings or "tank_level" in readings:  # clean-water stations
+                from farmwatch_analytics.indicators import water_supply
+
+                # Per-node pump/tank state; setdefault: engines pickled before it start fresh.
+                stations = self.__dict__.setdefault("_stations", {})
+                station = water_supply.observe(stations, profile, node, ts, readings)
+                out.derived.extend(DerivedPoint(farm, node, k, v, ts) for k, v in station.items())
+                values.update(station)
             daily = self._daily_of(profile, node).observe(ts, readings)
             if daily:
                 # Yesterday's numbers, filed with the first record of the new local day.
                 out.derived.extend(DerivedPoint(farm, node, k, v, ts) for k, v in daily.items())
                 values.update(daily)
-            self._limits(profile, farm, node, ts, values, out)
+            self._limits(plan, farm, node, ts, values, out)
         self._expire(ts, out, node)
         return out
 
@@ -259,30 +331,35 @@ class AnalyticsEngine:
 
     def _anomalies(
         self,
-        profile: ModelProfile,
+        plan: _Plan,
         farm: str,
         node: str,
         ts: datetime,
         readings: Mapping[str, float],
         out: EngineOutput,
     ) -> None:
-        if "daily_profile" not in profile.detectors:
-            return
         t = ts.timestamp()
-        for quantity in profile.sensors:
+        detectors = self._node_profiles.get(node)
+        if detectors is None:
+            detectors = self._node_profiles[node] = {}
+        derived = out.derived
+        for quantity, name in plan.anomalies:
             value = readings.get(quantity)
-            if value is None or quantity in BURSTY_QUANTITIES or math.isnan(value):
+            if value is None or math.isnan(value):
                 continue
-            key = (node, quantity)
-            detector = self._profile_detectors.get(key)
+            detector = detectors.get(quantity)
             if detector is None:
-                detector = self._profile_detectors[key] = DailyProfileDetector()
+                detector = self._profile_detectors.get((node, quantity))
+                if detector is None:
+                    detector = self._profile_detectors[(node, quantity)] = DailyProfileDetector()
+                detectors[quantity] = detector
             source = "daily_profile"
-            if detector.ready(t):
-                score = detector.update(value, t, ALARM)  # a flagged reading is not learned
-                if self._early_detectors and key in self._early_detectors:
-                    del self._early_detectors[key]  # the profile has taken over
+            score = detector.update_ready(value, t, ALARM)  # a flagged reading is not learned
+            if score is not None:
+                if self._early_detectors and (node, quantity) in self._early_detectors:
+                    del self._early_detectors[(node, quantity)]  # the profile has taken over
             else:
+                key = (node, quantity)
                 early = self._early_detectors.get(key)
                 if early is None:
                     early = self._early_detectors[key] = RobustZScoreDetector(refresh=24)
@@ -291,7 +368,7 @@ class AnalyticsEngine:
                 if score < ALARM:
                     early.learn_one(value, t)
                     detector.learn_one(value, t)
-            out.derived.append(DerivedPoint(farm, node, f"anomaly_{quantity}", score, ts))
+            derived.append(DerivedPoint(farm, node, name, score, ts))
             if score >= ANOMALY_ALARM:
                 self._confirm(
                     AlertCandidate(
@@ -345,7 +422,7 @@ class AnalyticsEngine:
 
     def _indicators(
         self,
-        profile: ModelProfile,
+        plan: _Plan,
         farm: str,
         node: str,
         ts: datetime,
@@ -355,26 +432,24 @@ class AnalyticsEngine:
         values: dict[str, float] = {}
         temperature = readings.get("air_temperature")
         humidity = readings.get("relative_humidity")
-        species = profile.parameters.get("thi_species")
         if temperature is not None and humidity is not None:
-            if isinstance(species, str) and species in THI_SCALES:
-                scale = THI_SCALES[species]
+            if plan.thi is not None:
+                scale, name = plan.thi
                 thi = scale.index(temperature, humidity)
-                values[f"thi_{species}"] = thi
+                values[name] = thi
                 values["thi_band"] = float(_THI_BANDS.index(scale.band(thi)))
-            if "vpd" in profile.indicators:
+            if plan.vpd:
                 values["vpd"] = vapour_pressure_deficit(temperature, humidity)
         water = readings.get("water_temperature")
+        oxygen = readings.get("dissolved_oxygen")
         if water is not None:
             tan, ph = readings.get("total_ammonia_nitrogen"), readings.get("ph")
             if tan is not None and ph is not None:
                 values["unionised_ammonia"] = unionised_ammonia(tan, water, ph)
-            oxygen = readings.get("dissolved_oxygen")
             if oxygen is not None:
                 values["do_percent_saturation"] = do_percent_saturation(oxygen, water)
-        oxygen = readings.get("dissolved_oxygen")
-        if oxygen is not None and "do_dawn_forecast" in profile.indicators:
-            self._forecast(profile, farm, node, ts, oxygen, values, out)
+        if oxygen is not None and plan.forecast:
+            self._forecast(plan.profile, farm, node, ts, oxygen, values, out)
         out.derived.extend(DerivedPoint(farm, node, name, v, ts) for name, v in values.items())
         return values
 
@@ -408,20 +483,25 @@ class AnalyticsEngine:
 
     def _limits(
         self,
-        profile: ModelProfile,
+        plan: _Plan,
         farm: str,
         node: str,
         ts: datetime,
         values: Mapping[str, float],
         out: EngineOutput,
     ) -> None:
-        for subject in profile.limits:
+        for subject, limits in plan.limits:
             value = values.get(subject)
             if value is None:
                 continue
-            limit = profile.limit_for(subject, value)
-            if limit is None:
+            breached = None
+            for below, above, candidate in limits:  # most severe first, as limit_for
+                if value < below or value > above:
+                    breached = candidate
+                    break
+            if breached is None:
                 continue
+            limit = breached
             bound = limit.below if limit.below is not None and value < limit.below else limit.above
             self._confirm(
                 AlertCandidate(

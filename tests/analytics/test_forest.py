@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import pickle
+from typing import Any
 
 import numpy as np
 import pytest
-from farmwatch_analytics.detectors.forest import CompiledForest
+from farmwatch_analytics.detectors.forest import CompiledForest, average_path_length
 from sklearn.ensemble import IsolationForest
 
 
@@ -58,3 +60,54 @@ def test_a_directly_fitted_forest_scores_its_rows_as_it_scores_any_row_and_isola
     ours = np.concatenate([out, inn])
     assert abs(ours.mean() - theirs.mean()) < 0.03  # the same algorithm, other random draws
     assert np.corrcoef(ours, theirs)[0, 1] > 0.9
+
+
+def _checked_fit(rows: np.ndarray, trees: int, seed: int) -> list[Any]:
+    """The trees as the direct fit drew them before it skipped scikit-learn's checks."""
+    from sklearn.tree import ExtraTreeRegressor
+
+    rng = np.random.default_rng(seed)
+    n, psi = len(rows), min(256, len(rows))
+    fitted = []
+    for _ in range(trees):
+        chosen = rows[rng.choice(n, psi, replace=False)]
+        tree = ExtraTreeRegressor(
+            max_features=1,
+            max_depth=math.ceil(math.log2(psi)),
+            random_state=int(rng.integers(2**31 - 1)),
+        )
+        fitted.append(tree.fit(chosen, rng.uniform(size=psi)).tree_)
+    return fitted
+
+
+@pytest.mark.parametrize("shape", [(336, 7), (48, 3)])
+def test_the_unchecked_fit_builds_the_trees_a_checked_fit_builds(shape: tuple[int, int]) -> None:
+    rows = np.random.default_rng(shape[0]).normal(size=shape) * [10.0**k for k in range(shape[1])]
+    forest, _ = CompiledForest.fit(rows, trees=16, seed=4)
+    reference = _checked_fit(rows, trees=16, seed=4)
+    assert len(forest.trees) == len(reference)
+    for ours, theirs in zip(forest.trees, reference, strict=True):
+        assert ours.feature == theirs.feature.tolist()
+        assert ours.threshold == theirs.threshold.tolist()
+        assert ours.left == theirs.children_left.tolist()
+        assert ours.leaf_depth == _leaf_depths(theirs)
+
+
+def _leaf_depths(tree: Any) -> list[float]:
+    """h(x) per leaf (0 elsewhere), node by node: depth plus c(n) of the rows left there."""
+    left, right = tree.children_left.tolist(), tree.children_right.tolist()
+    depth, out = [0] * len(left), [0.0] * len(left)
+    for node in range(len(left)):  # parents come before their children
+        for child in (left[node], right[node]):
+            if child >= 0:
+                depth[child] = depth[node] + 1
+        if left[node] < 0:
+            out[node] = depth[node] + average_path_length(int(tree.n_node_samples[node]))
+    return out
+
+
+def test_rows_that_are_not_finite_still_go_through_scikit_learns_checks() -> None:
+    rows = np.random.default_rng(0).normal(size=(64, 3))
+    rows[5, 1] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        CompiledForest.fit(rows, trees=2, seed=0)

@@ -5,6 +5,7 @@ labelled simulator events (an ammonia rise, a cooling failure) against the quiet
 from __future__ import annotations
 
 import copy
+import math
 import pickle
 from functools import cache
 
@@ -126,3 +127,24 @@ def test_the_daily_profiles_fused_update_equals_score_then_guarded_learn() -> No
             reference.learn_one(record["nh3"], t)
         assert fused.update(record["nh3"], t, 0.5) == expected
     assert pickle.dumps(fused) == pickle.dumps(reference)
+
+
+def test_the_daily_profiles_update_when_ready_is_ready_then_update() -> None:
+    """``update_ready`` (the engine's): nothing before ``ready``, then score + guarded learn."""
+    rows, _ = barn_data()
+    fused, reference = DailyProfileDetector(), DailyProfileDetector()
+    scored = 0
+    for i, (t, record) in enumerate(rows["pig-02-n1"]):
+        x = math.nan if i % 97 == 0 else record["nh3"] * (3.0 if i % 211 == 0 else 1.0)
+        if not reference.ready(t):
+            assert fused.update_ready(x, t, 0.5) is None
+            fused.learn_one(x, t)
+            reference.learn_one(x, t)
+            continue
+        expected = reference.score_one(x, t)
+        if expected < 0.5:
+            reference.learn_one(x, t)
+        assert fused.update_ready(x, t, 0.5) == expected
+        scored += 1
+        assert pickle.dumps(fused) == pickle.dumps(reference)
+    assert scored > 1000

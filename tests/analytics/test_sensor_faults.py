@@ -192,3 +192,35 @@ def test_neighbour_drift_catches_a_bias_on_a_slowly_wandering_difference(seed: i
 def test_neighbour_drift_stays_quiet_on_the_wander_alone(seed: int) -> None:
     scores = _scores(NeighbourDriftDetector(), _wandering_difference(seed))
     assert max(scores) < ALARM
+
+
+def _state(det: NeighbourDriftDetector) -> str:
+    """The detector's whole state as text (so that NaN equals NaN)."""
+    return repr({k: list(v) if hasattr(v, "maxlen") else v for k, v in vars(det).items()})
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_neighbour_drift_score_learn_one_equals_score_one_then_learn_one(seed: int) -> None:
+    """The fused call (the fault suite's, with its spelled-out common case) is the two calls.
+
+    Over a wander with a bias (a jump, a hold), a slow drift (flagged hours), gaps (the
+    change-point test restarting) and a NaN: every score and, at every step, the whole state.
+    """
+    values = _wandering_difference(seed, bias_at=12 * 24 * 5)
+    times = [i * 300.0 for i in range(len(values))]
+    for i in range(12 * 24 * 7, 12 * 24 * 8):
+        values[i] += 0.05 * (i - 12 * 24 * 7)  # a drift of 0.6 ppm an hour
+    for start in (12 * 24 * 4 + 7, 12 * 24 * 9):
+        for i in range(start, len(times)):
+            times[i] += 2400.0  # a 40-minute gap, beyond max_gap_s
+    values[12 * 24 * 6] = math.nan
+    fused, reference = NeighbourDriftDetector(), NeighbourDriftDetector()
+    flagged = 0
+    for x, t in zip(values, times, strict=True):
+        score = fused.score_learn_one(x, t)
+        expected = reference.score_one(x, t)
+        reference.learn_one(x, t)
+        assert repr(score) == repr(expected), (x, t)
+        flagged += score >= ALARM
+        assert _state(fused) == _state(reference), (x, t)
+    assert flagged > 12 * 6  # the bias and the drift were both flagged: all paths were taken

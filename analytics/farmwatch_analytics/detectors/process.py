@@ -105,13 +105,28 @@ class DailyProfileDetector:
         The analytics engine does exactly that for every reading (a flagged reading is not
         learned); one hour-bin lookup instead of three. Equal to the two calls by test.
         """
+        score = self.update_ready(x, t, guard)
+        if score is not None:
+            return score
+        if not math.isnan(x) and guard > NEUTRAL_SCORE:  # still learning: learn it
+            self._learn(x, t, self._bin(t))
+        return NEUTRAL_SCORE
+
+    def update_ready(self, x: float, t: float, guard: float) -> float | None:
+        """``update`` when the profile is ``ready`` at ``t``; ``None`` (nothing done) if not.
+
+        The engine asks both for every reading of a node with a profile; one call, and the
+        warm-up test once, instead of two. Equal to ``ready`` then ``update`` by test.
+        """
+        first = self._first_t
+        if first is None or not t - first >= self.warmup_days * 86400:
+            return None
         if math.isnan(x):
             return NEUTRAL_SCORE
         b = self._bin(t)
         mean = self._mean[b]
         score = NEUTRAL_SCORE
-        first = self._first_t
-        if mean is not None and first is not None and t - first >= self.warmup_days * 86400:
+        if mean is not None:
             z = abs(x - mean) / max(self._spread[b] * 1.2533, 1e-9)
             if z > self.limit:
                 score = 1.0 - math.exp(-(z - self.limit) / self.limit)

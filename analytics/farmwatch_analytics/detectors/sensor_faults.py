@@ -658,10 +658,66 @@ class NeighbourDriftDetector:
         self._learn(x, t, self._step_at(x, t))
 
     def score_learn_one(self, x: float, t: float) -> float:
-        """``score_one`` then ``learn_one``, measuring the jump once (the fault suite's call)."""
-        jump = self._step_at(x, t)
-        score = self._score(t, jump)
-        self._learn(x, t, jump)
+        """``score_one`` then ``learn_one``, measuring the jump once (the fault suite's call).
+
+        Nearly every reading falls in the running hour of a warmed-up detector with nothing
+        flagged or held: then only the change-point test can speak, and learning is adding to
+        the hour and to the typical jump. That case is spelled out here in one frame (the
+        general path's arithmetic, step by step); hour ends, holds and flagged stretches take
+        the general path. Equal to ``score_one`` + ``learn_one`` by test
+        (tests/analytics/test_sensor_faults.py).
+        """
+        hour = int(t // 3600.0)
+        if (
+            hour != self._hour
+            or self._hold is not None
+            or self._flagged_hours
+            or self._hours < self.warmup_h
+        ):
+            jump = self._step_at(x, t)
+            score = self._score(t, jump)
+            self._learn(x, t, jump)
+            return score
+        recent = self._recent
+        last_t = self._last_t
+        n = self.step_n
+        self._sum += x
+        self._n += 1
+        if last_t is None or t - last_t > self.max_gap_s or len(recent) + 1 < 2 * n:
+            # No jump to judge (as _step_at): start over after a gap, else just remember x.
+            if last_t is None or t - last_t > self.max_gap_s:
+                recent.clear()
+            recent.append(x)
+            self._last_t = t
+            return NEUTRAL_SCORE
+        values = [*recent, x]
+        after = sorted(values[-n:])
+        before = sorted(values[-2 * n : -n])
+        lo, hi = (n - 1) // 2, n // 2
+        jump = (after[lo] + after[hi]) / 2.0 - (before[lo] + before[hi]) / 2.0
+        recent.append(x)
+        self._last_t = t
+        expected = self._profile[int((hour + self.utc_offset_h) % 24)]
+        spread = self._step_spread
+        if spread is None:
+            self._steps += 1
+            self._step_spread = abs(jump)
+            return NEUTRAL_SCORE
+        size = abs(jump)
+        # max(spread, 1e-9) and min(size, 3 spreads) as the general path, spelled out (a
+        # builtin call costs more than the comparison; the same result, NaN included).
+        floor = 1e-9 if spread < 1e-9 else spread  # noqa: FURB136
+        ratio = size / floor
+        score = NEUTRAL_SCORE
+        if expected is not None:
+            score = _ramp(ratio - self.step_limit, self.short_limit)
+            if ratio >= self.step_limit:
+                self._hold = [self._median(values[-2 * n : -n]) - expected, jump, hour, 0]
+                return score
+        self._steps += 1
+        capped = 3.0 * spread
+        capped = capped if capped < size else size  # noqa: FURB136
+        self._step_spread = spread + self.alpha_step * (capped - spread)
         return score
 
     def _score(self, t: float, jump: float | None) -> float:
