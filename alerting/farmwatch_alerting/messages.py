@@ -46,6 +46,9 @@ _DIRECTION = {
     "vi": {"below": "thấp", "above": "cao"},
     "en": {"below": "low", "above": "high"},
 }
+# Derived 0/1 conditions (pump failure, tank running dry): the label is the whole message;
+# "high, value 1 (limit 0.5)" would only confuse.
+_FLAGS = frozenset({"pump_failure", "tank_running_dry"})
 _KIND = {
     "vi": {
         "NodeOffline": "Mất kết nối nút đo",
@@ -157,7 +160,7 @@ class MessageRenderer:
             up = not alert.annotations["change"].startswith("-")
             return kinds["rate_up" if up else "rate_down"].format(q=q)
         direction = alert.annotations.get("direction")
-        if direction:
+        if direction and quantity not in _FLAGS:
             return f"{q} {_DIRECTION[language][direction]}"
         return q or name
 
@@ -173,6 +176,8 @@ class MessageRenderer:
 
     def _view(self, alert: Alert, language: str) -> dict[str, Any]:
         notes = alert.annotations
+        if alert.labels.get("quantity") in _FLAGS:
+            notes = {k: v for k, v in notes.items() if k not in {"value", "limit"}}
         since = alert.fired_at or alert.starts_at
         expected = notes.get("expected_at")
         return {

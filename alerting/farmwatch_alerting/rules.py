@@ -90,6 +90,16 @@ HYSTERESIS: Mapping[str, float] = {
     "vpd": 0.1,  # kPa
     "soil_moisture": 2.0,  # % vol
     "ph_daily_swing": 0.2,
+    # Clean-water stations and effluent stations (probe accuracy per typical datasheets).
+    "free_chlorine": 0.05,  # mg/L; DPD-calibrated amperometric probes ±0.02-0.05
+    "turbidity": 0.3,  # NTU; nephelometric probes ±2 % or 0.1-0.2 NTU near 2 NTU
+    "tank_level": 2.0,  # %; ultrasonic level ±1 % of span and ripples
+    "pump_failure": 0.5,  # 0/1 flags: back to 0 clears
+    "tank_running_dry": 0.5,
+    "ammonium": 5.0,  # mg/L; ISE probes ±5-10 %
+    "cod": 20.0,  # mg/L; UV254 proxies ±5 %
+    "total_suspended_solids": 10.0,
+    "h2s": 1.0,  # ppm; electrochemical cells ±0.5-1 ppm
 }
 CLEAR_SHARE = 0.10
 # Minimum duration of default rules: critical limits fire at once (a DO crash kills in an
@@ -369,7 +379,7 @@ def profile_rules(profile: ModelProfile) -> list[ThresholdRule]:
                     else level - margin,
                     "for": DEFAULT_FOR.get(limit.severity, timedelta(minutes=10)),
                     "source": limit.source,
-                    "action": _default_action(subject, below),
+                    "action": _default_action(profile.name, subject, below),
                     "scope": Scope(profiles=(profile.name,)),
                 }
                 rules.append(ThresholdRule.model_validate(fields))
@@ -412,5 +422,67 @@ _ACTIONS: Mapping[tuple[str, bool], Action] = {
 }
 
 
-def _default_action(subject: str, below: bool) -> Action | None:
-    return _ACTIONS.get((subject, below))
+# Where the same subject needs another first move on another kind of farm (a station's pH is
+# not fixed with pond lime), keyed by profile too; these win over ``_ACTIONS``.
+_EFFLUENT_OVER = Action(
+    vi="Nước thải vượt ngưỡng xả: tạm ngừng xả, kiểm tra hầm biogas và ao lắng, "
+    "giảm nước rửa chuồng",
+    en="Effluent over the discharge limit: stop discharging for now, check the biogas digester "
+    "and settling ponds, use less wash water",
+)
+_PROFILE_ACTIONS: Mapping[tuple[str, str, bool], Action] = {
+    ("clean_water_station", "free_chlorine", True): Action(
+        vi="Nguy cơ nhiễm vi khuẩn: kiểm tra ngay bơm định lượng clo và bình hóa chất",
+        en="Risk of bacteria: check the chlorine dosing pump and its chemical tank now",
+    ),
+    ("clean_water_station", "free_chlorine", False): Action(
+        vi="Nước nặng mùi clo, dân sẽ phàn nàn: giảm liều clo",
+        en="Chlorine taste, households will complain: reduce the chlorine dose",
+    ),
+    ("clean_water_station", "turbidity", False): Action(
+        vi="Nước đục (thường sau mưa): kiểm tra bể lắng và bể lọc, rửa lọc, "
+        "tạm ngừng lấy nước thô đục",
+        en="Turbid water (often after rain): check settling and filters, backwash, stop taking "
+        "turbid raw water for now",
+    ),
+    ("clean_water_station", "ph", True): Action(
+        vi="Kiểm tra nguồn nước và liều hóa chất xử lý (vôi, phèn)",
+        en="Check the raw water and the treatment dose (lime, alum)",
+    ),
+    ("clean_water_station", "ph", False): Action(
+        vi="Kiểm tra nguồn nước và liều hóa chất xử lý (vôi, phèn)",
+        en="Check the raw water and the treatment dose (lime, alum)",
+    ),
+    ("clean_water_station", "pump_failure", False): Action(
+        vi="Bơm chạy nhưng không ra nước: tắt bơm ngay, kiểm tra nguồn nước, van và mồi lại bơm",
+        en="Pump running without flow: switch it off now, check the source and valves, re-prime it",
+    ),
+    ("clean_water_station", "tank_running_dry", False): Action(
+        vi="Bể chứa sắp cạn: kiểm tra bơm cấp và nguồn nước, báo dân dùng nước tiết kiệm",
+        en="Tank running dry: check the supply pump and the source; ask households to save water",
+    ),
+    ("clean_water_station", "tank_level", True): Action(
+        vi="Bể chứa đã cạn: báo cho dân, kiểm tra bơm và nguồn nước ngay",
+        en="Tank empty: tell the households, check the pump and the source now",
+    ),
+    ("effluent_station", "ph", True): _EFFLUENT_OVER,
+    ("effluent_station", "ph", False): _EFFLUENT_OVER,
+    ("effluent_station", "cod", False): _EFFLUENT_OVER,
+    ("effluent_station", "ammonium", False): _EFFLUENT_OVER,
+    ("effluent_station", "total_suspended_solids", False): _EFFLUENT_OVER,
+    ("effluent_station", "h2s", False): Action(
+        vi="Khí H2S cao: tăng thông gió, không ai xuống hầm hay bể kín một mình",
+        en="H2S high: ventilate; nobody goes into pits or closed tanks alone",
+    ),
+}
+
+
+def _default_action(profile: str, subject: str, below: bool) -> Action | None:
+    """The profile's own first move for a subject, else the subject's usual one.
+
+    >>> _default_action("clean_water_station", "free_chlorine", True).en
+    'Risk of bacteria: check the chlorine dosing pump and its chemical tank now'
+    >>> _default_action("aquaculture_pond", "ph", False).en
+    'Exchange part of the pond water'
+    """
+    return _PROFILE_ACTIONS.get((profile, subject, below)) or _ACTIONS.get((subject, below))

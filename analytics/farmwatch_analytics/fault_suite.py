@@ -46,10 +46,11 @@ from farmwatch_analytics.detectors.sensor_faults import (
 __all__ = ["BURSTY_QUANTITIES", "NODE_WIDE", "FaultSuite", "Finding", "detectors_for"]
 
 # Bursty quantities rest at their floor for hours and then jump (a shower, sunrise, a dry leaf
-# wetting, a drinker opening): a run of the floor value is the weather, and a big step or a
-# rough hour is normal, so only the range and stuck checks apply to them.
+# wetting, a drinker opening, a station's pump starting): a run of the floor value is the
+# weather or the float switch, and a big step or a rough hour is normal, so only the range and
+# stuck checks apply to them.
 BURSTY_QUANTITIES = frozenset(
-    {"rain", "illuminance", "solar_radiation", "leaf_wetness", "water_consumption"}
+    {"rain", "illuminance", "solar_radiation", "leaf_wetness", "water_consumption", "water_flow"}
 )
 NODE_WIDE = "*"
 NEIGHBOUR_WINDOW_S = 600.0  # readings of two nodes this close in time are compared

@@ -69,6 +69,10 @@ class ModelType(StrEnum):
     GREENHOUSE = "greenhouse"
     RICE_FIELD = "rice_field"
     ORCHARD = "orchard"
+    # The plan's rural clean-water and environment monitoring (issue 11): a village water
+    # station (treated water, tank, pump) and a livestock farm's effluent/environment station.
+    CLEAN_WATER_STATION = "clean_water_station"
+    EFFLUENT_STATION = "effluent_station"
 
 
 def _id(kind: str) -> Callable[[str], str]:

@@ -1,6 +1,6 @@
 """What each model type's dashboard charts: the fields, how, and with which limits.
 
-One table instead of six modules: the dashboards differ only in these lists. ``overlay`` draws
+One table instead of eight modules: the dashboards differ only in these lists. ``overlay`` draws
 a second field on the same chart (the dawn DO forecast over DO). Limits are looked up in the
 model's profile (analytics/farmwatch_analytics/profiles/) by the chart's main field.
 
@@ -79,4 +79,23 @@ MODEL_PANELS: dict[ModelType, list[ChartSpec]] = {
     ],
     ModelType.RICE_FIELD: [ChartSpec("rice_blast_risk", "daily"), *_FIELD_CROP],
     ModelType.ORCHARD: [ChartSpec("downy_blight_risk", "daily"), *_FIELD_CROP],
+    ModelType.CLEAN_WATER_STATION: [
+        ChartSpec("free_chlorine"),
+        ChartSpec("turbidity"),
+        ChartSpec("ph"),
+        ChartSpec("tank_level"),
+        ChartSpec("tank_level_trend"),
+        ChartSpec("water_flow"),
+        ChartSpec("pump_state"),
+        ChartSpec("pump_no_flow_minutes"),
+        ChartSpec("electrical_conductivity"),
+    ],
+    ModelType.EFFLUENT_STATION: [
+        ChartSpec("cod"),
+        ChartSpec("ammonium"),
+        ChartSpec("ph"),
+        ChartSpec("water_flow"),
+        ChartSpec("nh3"),
+        ChartSpec("h2s"),
+    ],
 }

@@ -70,6 +70,12 @@ class EventKind(StrEnum):
     DISEASE_RISK = "disease_risk"
     HEAT_WAVE = "heat_wave"
     TYPHOON = "typhoon"
+    # Clean-water and effluent stations.
+    CHLORINE_DOSING_FAILURE = "chlorine_dosing_failure"
+    TURBIDITY_SPIKE = "turbidity_spike"
+    TANK_DRY = "tank_dry"
+    PUMP_FAILURE = "pump_failure"
+    EFFLUENT_OVERLOAD = "effluent_overload"
 
 
 #: Faults that concern the whole node (no quantity): the node sends nothing, dies, cannot
@@ -105,6 +111,13 @@ TYPICAL_SCALE: Mapping[str, float] = MappingProxyType(
         "leaf_wetness": 50.0,
         "battery_voltage": 0.5,
         "rssi": 20.0,
+        "free_chlorine": 0.5,
+        "turbidity": 5.0,
+        "tank_level": 30.0,
+        "water_flow": 50.0,
+        "ammonium": 50.0,
+        "cod": 200.0,
+        "h2s": 5.0,
     }
 )
 
@@ -296,7 +309,13 @@ class FaultLayer:
             quantity = fault.quantity
             if silent or quantity is None or quantity not in out:
                 continue
-            out[quantity] = self._fault_value(index, fault, ts, quantity, out[quantity])
+            value = self._fault_value(index, fault, ts, quantity, out[quantity])
+            cancelled = value == clean[quantity] != out[quantity]
+            if fault.kind is FaultKind.SPIKE and cancelled:
+                # Two spikes on one record went opposite ways and cancelled: a labelled spike
+                # must show, so this one goes on in the first one's direction.
+                value = _bounded(quantity, 2.0 * out[quantity] - value)
+            out[quantity] = value
             self._spans[index].add(ts)
         self._previous.update(clean)
         return (None if silent else out), used_seq
@@ -426,6 +445,7 @@ class EventProfile:
 _ALL_MODELS = frozenset(ModelType)
 _BARNS = frozenset({ModelType.PIG_BARN, ModelType.POULTRY_HOUSE})
 _CROPS = frozenset({ModelType.GREENHOUSE, ModelType.RICE_FIELD, ModelType.ORCHARD})
+_WATER = frozenset({ModelType.CLEAN_WATER_STATION})
 
 EVENT_PROFILES: Mapping[EventKind, EventProfile] = MappingProxyType(
     {
@@ -508,6 +528,21 @@ EVENT_PROFILES: Mapping[EventKind, EventProfile] = MappingProxyType(
                 "reaeration_factor": 2.0,
                 "ramp_h": 6.0,
             },
+        ),
+        # The chlorine dosing pump stops (empty chemical tank, clogged injector, tripped
+        # breaker): the tank's residual is diluted and decays below 0.2 mg/L within hours.
+        EventKind.CHLORINE_DOSING_FAILURE: EventProfile(_WATER, {"chlorine_dosing": False}),
+        # Very heavy rain over the intake's catchment (20 mm/h, ~60 mm in 3 h, "mưa rất to"):
+        # run-off lifts the raw water's turbidity and the treated water's past 2 NTU.
+        EventKind.TURBIDITY_SPIKE: EventProfile(_WATER, {"rain_rate": 20.0, "ramp_h": 0.5}),
+        # The station loses power (or the operator leaves the pump off): the tank drains.
+        EventKind.TANK_DRY: EventProfile(_WATER, {"supply": False}),
+        # The pump runs but delivers nothing (dry-running, air lock, broken coupling).
+        EventKind.PUMP_FAILURE: EventProfile(_WATER, {"pump_delivers": False}),
+        # A failing biogas digester or an overloaded settling pond washes sludge out: the
+        # effluent's pollutant load triples (COD and NH4+ far over the discharge limits).
+        EventKind.EFFLUENT_OVERLOAD: EventProfile(
+            frozenset({ModelType.EFFLUENT_STATION}), {"load_factor": 3.0, "ramp_h": 1.0}
         ),
     }
 )

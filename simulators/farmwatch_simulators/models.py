@@ -70,6 +70,13 @@ class Forcing:
     aerator: bool = True
     irrigation: bool = True
     cooling: bool = True
+    # Clean-water and effluent stations: the chlorine dosing pump works, the raw-water pump
+    # delivers water when it runs, the station has power (the pump can run at all), and a
+    # factor on the effluent's pollutant load (a failing digester washes sludge out).
+    chlorine_dosing: bool = True
+    pump_delivers: bool = True
+    supply: bool = True
+    load_factor: float = 1.0
 
     def weight(self, ts: datetime) -> float:
         """0 outside the window, 1 inside it, linear ramps of ``ramp_h`` at both ends."""
@@ -98,6 +105,10 @@ class Process:
     aerator: bool = True
     irrigation: bool = True
     cooling: bool = True
+    chlorine_dosing: bool = True
+    pump_delivers: bool = True
+    supply: bool = True
+    load_factor: float = 1.0
 
     @classmethod
     def combine(cls, forcings: Sequence[Forcing], ts: datetime) -> Process:
@@ -123,6 +134,10 @@ class Process:
                 aerator=out.aerator and f.aerator,
                 irrigation=out.irrigation and f.irrigation,
                 cooling=out.cooling and f.cooling,
+                chlorine_dosing=out.chlorine_dosing and f.chlorine_dosing,
+                pump_delivers=out.pump_delivers and f.pump_delivers,
+                supply=out.supply and f.supply,
+                load_factor=out.load_factor * (1.0 + w * (f.load_factor - 1.0)),
             )
         return out
 
@@ -183,6 +198,17 @@ SENSORS: Mapping[str, Sensor] = MappingProxyType(
         "leaf_wetness": Sensor(1.5, 0, 0.0, 100.0),
         "battery_voltage": Sensor(0.004, 3, 3.0, 4.25),
         "rssi": Sensor(1.5, 0, -100.0, -60.0),
+        # Stations: amperometric chlorine ±0.02 mg/L, nephelometric turbidity ±2 %, ultrasonic
+        # level ±0.3 %, magnetic flow meters ±1-2 %, ISE ammonium and UV254 COD probes ±5 %,
+        # electrochemical H2S ±0.3 ppm.
+        "free_chlorine": Sensor(0.015, 2, 0.0, 5.0),
+        "turbidity": Sensor(0.03, 2, 0.0, 1000.0, relative_sd=0.02),
+        "tank_level": Sensor(0.3, 1, 0.0, 100.0),
+        "water_flow": Sensor(0.4, 1, 0.0, 100_000.0, relative_sd=0.015),
+        "pump_state": Sensor(0.0, 0, 0.0, 1.0),
+        "ammonium": Sensor(0.5, 1, 0.0, 2000.0, relative_sd=0.03),
+        "cod": Sensor(2.0, 0, 0.0, 30_000.0, relative_sd=0.03),
+        "h2s": Sensor(0.15, 1, 0.0, 200.0),
     }
 )
 
@@ -889,6 +915,212 @@ class OrchardModel(FieldModel):
     )
 
 
+def _daily_mean(pattern: Callable[[float], float]) -> float:
+    """Mean of a 24-hour pattern (sampled every 6 minutes), to normalise it to 1."""
+    return sum(pattern(i / 10.0) for i in range(240)) / 240.0
+
+
+def _demand_shape(hour: float) -> float:
+    """A Vietnamese village's water use over the day: low at night, a morning peak (cooking,
+    washing before work, ~06:00-07:30), a smaller midday one and the largest in the evening
+    (cooking, bathing, ~17:30-19:30), as in the diurnal curves of rural piped schemes."""
+    return (
+        0.25
+        + 1.6 * _gauss_bump(hour, 6.5, 1.1)
+        + 0.6 * _gauss_bump(hour, 11.5, 1.0)
+        + 1.9 * _gauss_bump(hour, 18.5, 1.4)
+    )
+
+
+_DEMAND_MEAN = _daily_mean(_demand_shape)
+
+
+class CleanWaterStationModel(NodeModel):
+    """A rural clean-water station: raw-water pump → treatment and chlorine dosing → tank → village.
+
+    * Demand follows :func:`_demand_shape` (morning and evening peaks) around a daily volume of
+      1.6-2.4 times the tank (a tank for about half a day's use, as small schemes are built).
+    * The raw-water pump (capacity 1.6 times the mean demand) is switched by level floats: on
+      below 40 %, off above 95 %, so it cycles a few times a day; ``water_flow`` is its flow
+      (L/min) and ``pump_state`` whether it runs. ``tank_level`` integrates inflow − outflow.
+    * Chlorine is dosed in proportion to the pump's flow (1.0-1.2 mg/L, of which 0.3-0.45 mg/L
+      is used at once by iron and organics); in the well-mixed tank
+      it is diluted by incoming water and decays first-order (bulk decay ~0.6-1.0 /day at
+      25 °C, faster when warm, θ = 1.05), so the outlet's residual falls with residence time:
+      about 0.5-0.8 mg/L normally, dropping below 0.2 mg/L within hours once dosing stops.
+    * Raw-water turbidity rises with rain (run-off into the river or canal), relaxes back over
+      ~10 hours; treatment removes ~97 %, so an ordinary shower stays under 2 NTU in the
+      treated water and only very heavy rain (~20 mm/h for hours) lifts it past 2 NTU (on
+      four simulated stations in July: 3 such alerts in 120 station-days).
+      Rain also dilutes the raw water's conductivity.
+    * Events switch the dosing off (``chlorine_dosing``), make the running pump deliver nothing
+      (``pump_delivers``: dry-running, air-locked, broken coupling) or cut the station's power
+      (``supply``: the pump cannot run and the tank drains).
+    """
+
+    profile = "water_station"
+    model_type = ModelType.CLEAN_WATER_STATION
+    max_step = timedelta(minutes=5)
+    spin_up = timedelta(days=2)
+    quantities = (
+        "ph",
+        "turbidity",
+        "free_chlorine",
+        "electrical_conductivity",
+        "water_flow",
+        "tank_level",
+        "pump_state",
+        *HEALTH_QUANTITIES,
+    )
+    pump_on_below = 40.0
+    pump_off_above = 95.0
+
+    def __init__(
+        self, climate: Climate, *, seed: int = 1, name: str = "node", interval_s: float = 300.0
+    ) -> None:
+        super().__init__(climate, seed=seed, name=name, interval_s=interval_s)
+        p = self._params
+        self.tank_m3 = p.uniform(40.0, 120.0)
+        self.demand_m3_day = self.tank_m3 * p.uniform(1.6, 2.4)
+        self.pump_m3_h = 1.6 * self.demand_m3_day / 24.0
+        self.dose_mg_l = p.uniform(1.0, 1.2)
+        self.chlorine_demand = p.uniform(0.3, 0.45)  # mg/L used at once (iron, organics)
+        self.decay_per_h = p.uniform(0.6, 1.0) / 24.0
+        self.raw_turbidity_base = p.uniform(8.0, 20.0)
+        self.removal_pass = p.uniform(0.025, 0.035)  # share of raw turbidity left after treatment
+        self.ec_base = p.uniform(280.0, 420.0)
+        self.ph_base = p.uniform(7.0, 7.5)
+        self._demand_noise = SmoothNoise(p, 0.12, 3.0, terms=6)
+        self._init_state(datetime(2026, 1, 1, tzinfo=UTC))
+
+    def _init_state(self, ts: datetime) -> None:
+        self.level = 70.0
+        self.pump_on = False
+        self.chlorine = 0.6
+        self.raw_turbidity = self.raw_turbidity_base
+        self.rain_index = 0.0  # recent rain (mm/h, relaxed), dilutes conductivity
+
+    def _flow_m3_h(self) -> float:
+        """What the pump delivers now (0 when off or failed)."""
+        delivers = self.pump_on and self.process.pump_delivers
+        return self.pump_m3_h if delivers else 0.0
+
+    def _step(self, ts: datetime, weather: Weather, dt_h: float) -> None:
+        if not self.process.supply:
+            self.pump_on = False
+        elif self.level < self.pump_on_below:
+            self.pump_on = True
+        elif self.level > self.pump_off_above:
+            self.pump_on = False
+        hour = local_hour(ts)
+        demand = self.demand_m3_day / 24.0 * _demand_shape(hour) / _DEMAND_MEAN
+        demand *= 1.0 + 0.1 * self._demand_noise(ts.timestamp() / 3600.0)
+        inflow = self._flow_m3_h()
+        volume = self.level / 100.0 * self.tank_m3
+        outflow = min(demand, volume / dt_h + inflow)  # an empty tank gives what comes in
+        new_volume = _clip(volume + (inflow - outflow) * dt_h, 0.0, self.tank_m3)
+        # Chlorine: dilution by the inflow at its dosed concentration, and bulk decay.
+        rain = weather.rain_rate
+        self.rain_index = _relax(self.rain_index, rain, dt_h, 6.0)
+        runoff = self.raw_turbidity_base + 10.0 * rain**0.8
+        tau = 1.5 if runoff > self.raw_turbidity else 10.0  # rises fast, settles slowly
+        self.raw_turbidity = _relax(self.raw_turbidity, runoff, dt_h, tau)
+        treated = 0.15 + self.removal_pass * self.raw_turbidity
+        demand_now = self.chlorine_demand + 0.02 * treated
+        dosed = self.dose_mg_l - demand_now if self.process.chlorine_dosing else 0.0
+        decay = self.decay_per_h * 1.05 ** (weather.air_temperature - 25.0)
+        mixed = max(new_volume, 0.05 * self.tank_m3)
+        exchange = inflow * dt_h / mixed
+        self.chlorine = (self.chlorine + exchange * max(0.0, dosed)) / (1.0 + exchange)
+        self.chlorine *= math.exp(-decay * dt_h)
+        self.level = 100.0 * new_volume / self.tank_m3
+
+    def _observe(self, ts: datetime, weather: Weather) -> dict[str, float]:
+        treated = 0.15 + self.removal_pass * self.raw_turbidity
+        dilution = 1.0 / (1.0 + 0.08 * self.rain_index)
+        return {
+            "ph": self.ph_base - 0.15 * min(1.0, self.rain_index / 5.0),
+            "turbidity": treated,
+            "free_chlorine": self.chlorine,
+            "electrical_conductivity": self.ec_base * dilution,
+            "water_flow": self._flow_m3_h() * 1000.0 / 60.0,
+            "tank_level": self.level,
+            "pump_state": 1.0 if self.pump_on else 0.0,
+        }
+
+
+def _washing_shape(hour: float) -> float:
+    """A pig farm's wash water over the day: barns hosed down after the morning and afternoon
+    feeds (~07:30 and ~15:30), a little drinking spill and urine around the clock."""
+    return 0.3 + 1.5 * _gauss_bump(hour, 7.5, 1.0) + 1.2 * _gauss_bump(hour, 15.5, 1.0)
+
+
+_WASHING_MEAN = _daily_mean(_washing_shape)
+
+
+class EffluentStationModel(NodeModel):
+    """A pig farm's effluent at the discharge point (after the biogas digester and the
+    settling and aerobic ponds), with a barn-air box beside it.
+
+    * 300-1 000 pigs produce ~25-35 L of wastewater per head per day (manure, urine and the
+      wash water of Vietnamese barns); the discharge follows the washing peaks, smoothed by
+      the digester and ponds (a ~2 h lag), and rises with rain falling on the open ponds.
+    * Treated concentrations are modest (COD ~120-220 mg/L, NH4+-N ~50-110 mg/L) and rise a
+      little at the washing peaks; rain dilutes them. A failing digester (event
+      ``load_factor``) washes sludge out: the pollutant load multiplies, pH falls a little.
+    * Barn air near the station: NH3 5-15 ppm and H2S under 2 ppm, with slow drift.
+    """
+
+    profile = "effluent_station"
+    model_type = ModelType.EFFLUENT_STATION
+    max_step = timedelta(minutes=10)
+    spin_up = timedelta(days=1)
+    quantities = ("ph", "ammonium", "cod", "water_flow", "nh3", "h2s", *HEALTH_QUANTITIES)
+
+    def __init__(
+        self, climate: Climate, *, seed: int = 1, name: str = "node", interval_s: float = 300.0
+    ) -> None:
+        super().__init__(climate, seed=seed, name=name, interval_s=interval_s)
+        p = self._params
+        head = p.randint(300, 1000)
+        self.litres_day = head * p.uniform(25.0, 35.0)
+        self.pond_m2 = head * p.uniform(1.0, 2.0)  # open pond surface catching rain
+        self.cod_base = p.uniform(120.0, 200.0)
+        self.nh4_base = p.uniform(50.0, 100.0)
+        self.ph_base = p.uniform(7.2, 7.7)
+        self.nh3_base = p.uniform(5.0, 10.0)
+        self._drift = SmoothNoise(p, 1.0, 18.0, terms=6)
+        self._init_state(datetime(2026, 1, 1, tzinfo=UTC))
+
+    def _init_state(self, ts: datetime) -> None:
+        self.flow_l_min = self.litres_day / 1440.0
+        self.load = 1.0
+        self.rain_l_min = 0.0
+
+    def _step(self, ts: datetime, weather: Weather, dt_h: float) -> None:
+        wash = self.litres_day / 1440.0 * _washing_shape(local_hour(ts) - 2.0) / _WASHING_MEAN
+        self.flow_l_min = _relax(self.flow_l_min, wash, dt_h, 1.0)
+        rain = weather.rain_rate * self.pond_m2 / 60.0  # mm/h on m² → L/min
+        self.rain_l_min = _relax(self.rain_l_min, rain, dt_h, 2.0)
+        self.load = _relax(self.load, self.process.load_factor, dt_h, 1.5)
+
+    def _observe(self, ts: datetime, weather: Weather) -> dict[str, float]:
+        hours = ts.timestamp() / 3600.0
+        wash = _washing_shape(local_hour(ts) - 2.0) / _WASHING_MEAN
+        flow = self.flow_l_min + self.rain_l_min
+        dilution = self.flow_l_min / flow
+        strength = (0.85 + 0.15 * wash) * self.load * dilution
+        drift = self._drift(hours)
+        return {
+            "ph": self.ph_base - 0.35 * (self.load - 1.0) + 0.05 * drift,
+            "ammonium": self.nh4_base * strength * (1.0 + 0.05 * drift),
+            "cod": self.cod_base * strength * (1.0 + 0.05 * drift),
+            "water_flow": flow,
+            "nh3": self.nh3_base + 2.0 * wash + 1.5 * drift,
+            "h2s": max(0.0, 0.6 + 0.3 * wash + 0.2 * drift),
+        }
+
+
 MODEL_CLASSES: Mapping[str, type[NodeModel]] = MappingProxyType(
     {
         cls.profile: cls
@@ -899,6 +1131,8 @@ MODEL_CLASSES: Mapping[str, type[NodeModel]] = MappingProxyType(
             GreenhouseModel,
             RiceFieldModel,
             OrchardModel,
+            CleanWaterStationModel,
+            EffluentStationModel,
         )
     }
 )

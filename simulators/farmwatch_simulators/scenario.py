@@ -127,6 +127,12 @@ _KINDS: dict[ModelType, _Kind] = {
     ModelType.ORCHARD: _Kind(
         "orchard", "Vườn vải", (1.0, 5.0), "Trạm vườn số", ("VietGAP", "GlobalGAP")
     ),
+    # Not in MODEL_CYCLE (that would re-assign every existing scenario's farms): scenarios
+    # ask for them by name.
+    ModelType.CLEAN_WATER_STATION: _Kind("water", "Trạm cấp nước", (0.05, 0.3), "Trạm đo số", ()),
+    ModelType.EFFLUENT_STATION: _Kind(
+        "effluent", "Trạm nước thải", (0.3, 1.5), "Trạm đo số", ("VietGAHP",)
+    ),
 }
 
 

@@ -142,7 +142,7 @@ def test_push_creates_the_folder_and_every_dashboard(grafana: FakeGrafana, gener
     assert list(grafana.folders.values()) == ["Nông trại"]
     (folder_uid,) = grafana.folders
     files = sorted((generated / "dashboards").glob("*.json"))
-    assert len(grafana.dashboards) == len(files) == 10
+    assert len(grafana.dashboards) == len(files) == 12
     for path in files:
         sent = json.loads(path.read_text(encoding="utf-8"))
         body = grafana.dashboards[sent["uid"]]
@@ -155,7 +155,7 @@ def test_push_twice_updates_in_place(grafana: FakeGrafana, generated: Path) -> N
     assert push(grafana, generated) == 0
     assert push(grafana, generated) == 0
     assert len(grafana.folders) == 1  # found, not created again
-    assert len(grafana.dashboards) == 10
+    assert len(grafana.dashboards) == 12
     assert set(grafana.versions.values()) == {2}
 
 

@@ -52,6 +52,8 @@ farms:
   - {{model: greenhouse, nodes_per_farm: 1}}
   - {{model: rice_field, nodes_per_farm: 1}}
   - {{model: orchard, nodes_per_farm: 1}}
+  - {{model: clean_water_station, nodes_per_farm: 1}}
+  - {{model: effluent_station, nodes_per_farm: 1}}
 """
 # Grafana's interval for the dashboards' default ranges (about 300-1000 points per chart).
 GRAFANA_INTERVAL = {"now-24h": "5m", "now-7d": "30m"}

@@ -101,7 +101,9 @@ def test_six_farms_cover_every_model_type_in_the_issue_order() -> None:
         ModelType.POULTRY_HOUSE,
         ModelType.ORCHARD,
     ]
-    assert set(MODEL_CYCLE) == set(ModelType)
+    # The stations are asked for by name, not cycled (that would re-assign existing scenarios).
+    stations = {ModelType.CLEAN_WATER_STATION, ModelType.EFFLUENT_STATION}
+    assert set(MODEL_CYCLE) == set(ModelType) - stations
 
 
 @pytest.mark.parametrize(

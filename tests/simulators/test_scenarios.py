@@ -25,6 +25,8 @@ SHIPPED = (
     "heat-wave-barn",
     "sensor-faults",
     "typhoon-2026-09",
+    "clean-water-station",
+    "effluent-station",
 )
 
 BASE = """

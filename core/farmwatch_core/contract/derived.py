@@ -73,6 +73,26 @@ DERIVED: Mapping[str, DerivedSpec] = MappingProxyType(
             _d("downy_blight_risk", "1", 0, 1, "Lychee downy blight risk", "Nguy cơ sương mai"),
             _d("water_use_drop", "1", 0, 1, "Drop in water use", "Mức giảm nước uống"),
             _d("air_temperature_daily_mean", "degC", -40, 70, "Daily mean", "Nhiệt độ TB ngày"),
+            # Clean-water stations (indicators/water_supply.py): minutes the pump has run
+            # without flow, the tank's trend, and the two conditions as 0/1 flags.
+            _d(
+                "pump_no_flow_minutes",
+                "min",
+                0,
+                10080,
+                "Pump on without flow",
+                "Bơm chạy không ra nước",
+            ),
+            _d(
+                "pump_failure",
+                "1",
+                0,
+                1,
+                "Pump failure (on, no flow)",
+                "Bơm hỏng (chạy, không ra nước)",
+            ),
+            _d("tank_level_trend", "%/h", -100, 100, "Tank level trend", "Xu hướng mực nước bể"),
+            _d("tank_running_dry", "1", 0, 1, "Tank running dry", "Bể sắp cạn"),
             # Bands as their rank: 0 none/normal … 3 the worst (thermal.ThiBand/ColdBand/HeatBand).
             _d("thi_band", "1", 0, 3, "THI band (0 normal … 3 emergency)", "Mức stress nhiệt"),
             _d("cold_band", "1", 0, 3, "Cold (0 none … 3 rét hại)", "Mức rét"),

@@ -204,7 +204,31 @@ _ALL = (
         "Mực nước",
         conversions={"cm": _times(0.01)},
     ),
-    _q("water_flow", "L/min", "L/min", 0, 100_000, "Water flow", "Lưu lượng nước"),
+    # L/min stays canonical (farms' drip and barn meters report it, and stored series must not
+    # change unit); station flow meters reporting m3/h or L/s are converted.
+    _q(
+        "water_flow",
+        "L/min",
+        "L/min",
+        0,
+        100_000,
+        "Water flow",
+        "Lưu lượng nước",
+        conversions={"m3/h": _times(1000.0 / 60.0), "L/s": _times(60.0)},
+    ),
+    # A storage tank's fill as a share of its useful height, not metres: "running dry" is then
+    # one threshold for every tank (a 2 m rooftop tank and a 6 m water tower alike), and the
+    # ultrasonic level controllers of small rural stations report % of the configured span.
+    _q(
+        "tank_level",
+        "%",
+        "%",
+        0,
+        100,
+        "Tank level",
+        "Mực nước bể chứa",
+        conversions={"/": _times(100.0)},
+    ),
     _q(
         "water_consumption",
         "L",
@@ -213,6 +237,29 @@ _ALL = (
         100_000,
         "Water used since last reading",
         "Lượng nước tiêu thụ",
+    ),
+    # Livestock effluent (after the biogas digester / settling pond, before discharge).
+    # Ion-selective ammonium probes read 0.1-1000 mg/L NH4+-N; COD is measured by UV254 probes
+    # calibrated to COD (a proxy, as the issue allows), raw pig slurry reaching 10-20 g/L.
+    _q(
+        "ammonium",
+        "mg/L",
+        "mg/L",
+        0,
+        2000,
+        "Ammonium (NH4+-N)",
+        "Amoni (NH4+-N)",
+        conversions={"ppm": lambda v: v},
+    ),
+    _q("cod", "mg/L", "mg/L", 0, 30_000, "COD (UV254 probe)", "COD (đầu đo UV254)"),
+    _q(
+        "total_suspended_solids",
+        "mg/L",
+        "mg/L",
+        0,
+        50_000,
+        "Total suspended solids (TSS)",
+        "Chất rắn lơ lửng (TSS)",
     ),
     # Soil
     _q(

@@ -20,8 +20,9 @@ from farmwatch.reports.model import FarmSummary, MonthlyReport, NodeSummary, Sub
 
 __all__ = ["KEY_SUBJECTS", "render_html"]
 
-#: The indicator each model type is judged by first (the plan's list: DO for ponds, THI for
-#: barns, VPD for greenhouses, soil water for fields and orchards); charted per farm.
+#: The indicator each model type is judged by, charted per farm: the first of these it has data
+#: for (the plan's list: DO for ponds, THI for barns, VPD for greenhouses, soil water for fields
+#: and orchards; free chlorine for clean-water stations, QCVN 01-1:2018/BYT; COD for effluent).
 KEY_SUBJECTS: dict[ModelType, tuple[str, ...]] = {
     ModelType.AQUACULTURE_POND: ("dissolved_oxygen",),
     ModelType.PIG_BARN: ("thi_pig",),
@@ -29,6 +30,8 @@ KEY_SUBJECTS: dict[ModelType, tuple[str, ...]] = {
     ModelType.GREENHOUSE: ("vpd",),
     ModelType.RICE_FIELD: ("soil_water_depletion", "soil_moisture"),
     ModelType.ORCHARD: ("soil_water_depletion", "soil_moisture"),
+    ModelType.CLEAN_WATER_STATION: ("free_chlorine", "turbidity", "tank_level"),
+    ModelType.EFFLUENT_STATION: ("cod", "ammonium"),
 }
 #: Units of a month's sum of daily values (the daily values are per day: mm/d, h/d...).
 TOTAL_UNITS = {
@@ -177,6 +180,23 @@ def _farm(farm: FarmSummary, report: MonthlyReport, lang: str) -> dict[str, Any]
     }
 
 
+def _feedback(report: MonthlyReport, t: dict[str, str]) -> dict[str, Any]:
+    """The short "farmers' answers" part of the alerts section (docs/feedback.md)."""
+    said = report.feedback
+    answers = sum(said.values())
+    text = (
+        t["feedback_counts"].format(
+            answers=answers,
+            useful=said.get("useful", 0),
+            false_alarm=said.get("false_alarm", 0),
+            too_late=said.get("too_late", 0),
+        )
+        if answers
+        else t["feedback_none"]
+    )
+    return {"text": text, "url": report.feedback_url}
+
+
 def render_html(
     report: MonthlyReport,
     lang: str = "vi",
@@ -218,5 +238,6 @@ def render_html(
         else None,
         "alerts_note": t["alerts_note"].format(target=number(report.target_minutes, lang, 0)),
         "anomalies_note": t["anomalies_note"].format(threshold=number(ANOMALY_ALARM, lang, 1)),
+        "feedback": _feedback(report, t),
     }
     return env.get_template("report.html.j2").render(context)
