@@ -13,6 +13,13 @@ Three ways to say "I'm on it", all ending in the same ``acknowledge(code, by, at
 ``GET /api/v1/alerts`` lists recent alerts (open ones with ``?open=true``) and
 ``GET /api/v1/alerts/{id}`` one alert with its history (who acknowledged, when).
 
+"Was this useful?" (docs/feedback.md): the link page carries three buttons (useful / false
+alarm / too late) and a comment box, which POST to ``/a/{code}/feedback``; an SMS reply
+"2 7KX3P" answers too; ``POST /api/v1/alerts/{id}/feedback`` is the page's and scripts'.
+``GET /api/v1/feedback/summary`` gives operators the false-alarm rates per rule and detector
+with threshold suggestions, and ``/feedback/report/{ref}`` is the monthly report's
+"was this report useful?" form (public, its id signed, rate-limited like the ack link).
+
 Access (docs/api.md): the link and the SMS reply need no token — the five-character code
 in the message *is* the capability, as in any "click to confirm" mail — and are rate-limited
 per client so codes cannot be guessed. Everything else takes the caller's principal from the
@@ -25,18 +32,29 @@ from __future__ import annotations
 
 import html
 import re
+import secrets
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Protocol
+from urllib.parse import quote
 
-from farmwatch_core.access import Principal, guard_of
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from farmwatch_core.access import Principal, Role, guard_of
+from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from farmwatch_alerting.alert import Alert
 from farmwatch_alerting.durations import Duration
+from farmwatch_alerting.feedback import (
+    ANSWER_TEXT,
+    Answer,
+    Channel,
+    ReportAnswer,
+    false_alarm_rates,
+    parse_feedback_reply,
+    parse_report_ref,
+)
 from farmwatch_alerting.matchers import Matcher, MatchType, parse_matchers
 from farmwatch_alerting.silences import Silence
 from farmwatch_alerting.store import ACK_ALPHABET, ACK_LENGTH, AlertStore, UnknownAlert
@@ -84,6 +102,14 @@ class Reply(BaseModel):
 class AckRequest(BaseModel):
     """``by`` is used only by the tokenless loopback demo; with a token, its name is recorded."""
 
+    by: str | None = None
+
+
+class FeedbackRequest(BaseModel):
+    """``{"answer": "false_alarm", "comment": "..."}``; ``by`` only in the tokenless demo."""
+
+    answer: Answer
+    comment: str = ""
     by: str | None = None
 
 
@@ -143,7 +169,8 @@ _PAGE = """<!doctype html><html lang="vi"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <title>farmwatch — {title}</title>
 <style>body{{font:18px/1.4 system-ui,sans-serif;margin:1em;max-width:32em}}
-button{{font-size:1.2em;padding:.6em 1.2em;width:100%}}.s{{color:#555}}</style></head>
+button{{font-size:1.2em;padding:.6em 1.2em;width:100%}}.s{{color:#555}}
+.fb button{{margin:.2em 0}}textarea,input{{font:inherit;width:100%}}</style></head>
 <body><h1>{title}</h1><p>{body}</p>{form}</body></html>"""
 
 
@@ -154,6 +181,52 @@ def _alert_text(alert: Alert) -> str:
     )
     value = f" — {notes['value']} {notes.get('unit', '')}" if "value" in notes else ""
     return html.escape(f"{alert.name}: {where}{value} ({alert.state.value})")
+
+
+FEEDBACK_COOKIE = "farmwatch_fb"  # a random id telling anonymous link answers apart
+
+
+def _both(key: str) -> str:
+    """A button's words in Vietnamese and English (the link page is bilingual)."""
+    return f"{ANSWER_TEXT['vi'][key]} — {ANSWER_TEXT['en'][key]}"
+
+
+def _feedback_form(
+    action: str, answers: tuple[str, ...], by: str = "", question: str = "question"
+) -> str:
+    """Three (or two) one-tap buttons and an optional comment; POST, so link previews and
+    prefetching browsers cannot answer."""
+    name = (
+        f'<input type="hidden" name="by" value="{html.escape(by)}">'
+        if by
+        else '<p><input name="by" placeholder="Tên (không bắt buộc) / name (optional)"></p>'
+    )
+    buttons = "".join(
+        f'<button name="answer" value="{a}">{html.escape(_both(a))}</button>' for a in answers
+    )
+    return (
+        f'<form class="fb" method="post" action="{html.escape(action)}">'
+        f"<h2>{html.escape(_both(question))}</h2>{name}"
+        f'<p><textarea name="comment" maxlength="500" rows="2" '
+        f'placeholder="{html.escape(_both("comment"))}"></textarea></p>{buttons}</form>'
+    )
+
+
+def _anon_cookie(request: Request, response: Response) -> None:
+    if FEEDBACK_COOKIE not in request.cookies:
+        response.set_cookie(
+            FEEDBACK_COOKIE, secrets.token_hex(8), max_age=365 * 86400, httponly=True,
+            samesite="lax", secure=request.url.scheme == "https",
+        )  # fmt: skip
+
+
+def _link_person(request: Request, by: str) -> str:
+    """Who answered through a public link: the name typed, else this phone's random id."""
+    name = by.strip()[:60]
+    if name:
+        return f"link:{name}"
+    cookie = request.cookies.get(FEEDBACK_COOKIE, "")
+    return f"link:anon-{cookie[:16]}" if cookie.isalnum() else "link:anonymous"
 
 
 def alerting_router(  # noqa: PLR0915 - one small closure per route, kept together
@@ -187,10 +260,10 @@ def alerting_router(  # noqa: PLR0915 - one small closure per route, kept togeth
         tags=["alerts"],
         dependencies=[_rate_limited("ack-link")],
     )
-    def ack_page(code: str) -> str:
-        """The message's link: show the alert and an Acknowledge button (GET changes nothing)."""
-        if not code.strip().isalnum() or code.isdigit():
-            raise HTTPException(404, "Mã không đúng / unknown code")
+    def ack_page(code: str, request: Request, response: Response) -> str:
+        """The message's link: show the alert, an Acknowledge button and the three feedback
+        buttons (GET changes nothing)."""
+        code = _known_code(code)
         try:
             _, alert = store.lookup(code)
         except UnknownAlert:
@@ -205,6 +278,8 @@ def alerting_router(  # noqa: PLR0915 - one small closure per route, kept togeth
             )
         else:
             form = '<p class="s">Cảnh báo đã kết thúc / resolved</p>'
+        _anon_cookie(request, response)
+        form += _feedback_form(f"/a/{code}/feedback", tuple(Answer))
         return _PAGE.format(title="Cảnh báo", body=_alert_text(alert), form=form)
 
     @router.post(
@@ -214,18 +289,58 @@ def alerting_router(  # noqa: PLR0915 - one small closure per route, kept togeth
         dependencies=[_rate_limited("ack-link")],
     )
     def ack_from_page(code: str, by: str = Form(...)) -> str:
-        """The button: the code is the capability (no token), so the name typed is recorded."""
-        alert = _ack(code, by.strip() or "phone")
-        return _PAGE.format(title="Đã xác nhận", body=_alert_text(alert), form="")
+        """The button: the code is the capability (no token), so the name typed is recorded.
+        The answer page then asks whether the alert was useful."""
+        name = by.strip() or "phone"
+        alert = _ack(code, name)
+        form = _feedback_form(f"/a/{html.escape(code)}/feedback", tuple(Answer), by=name)
+        return _PAGE.format(title="Đã xác nhận", body=_alert_text(alert), form=form)
+
+    @router.post(
+        "/a/{code}/feedback",
+        response_class=HTMLResponse,
+        tags=["feedback"],
+        # the ack link's bucket: another route taking codes must not double the guessing rate
+        dependencies=[_rate_limited("ack-link")],
+    )
+    def feedback_from_link(
+        code: str, request: Request, answer: Annotated[Answer, Form()],
+        comment: Annotated[str, Form()] = "", by: Annotated[str, Form()] = "",
+    ) -> str:  # fmt: skip
+        """One of the link page's three buttons: stored as ``link:<name>`` (or this phone's
+        random id when no name was typed), channel ``link``."""
+        code = _known_code(code)
+        try:
+            episode, alert = store.lookup(code)
+            store.add_feedback(
+                episode, answer, _link_person(request, by), now(), Channel.LINK, comment
+            )
+        except UnknownAlert:
+            raise HTTPException(404, "Mã không đúng / unknown code") from None
+        body = f"{_alert_text(alert)}<br>{html.escape(_both(answer.value))}"
+        return _PAGE.format(title=html.escape(_both("thanks")), body=body, form="")
 
     @router.post(
         "/api/v1/alerts/replies", tags=["alerts"], dependencies=[_rate_limited("sms-reply")]
     )
     def reply(message: Reply) -> dict[str, Any]:
-        """An SMS gateway forwards replies here; "OK <code>" acknowledges."""
+        """An SMS gateway forwards replies here; "OK <code>" acknowledges, "1/2/3 <code>"
+        answers "was this useful?" (useful / false alarm / too late)."""
         code = parse_reply(message.text)
         if code is None:
-            return {"acknowledged": False, "reason": "not an acknowledgement (OK <code>)"}
+            said = parse_feedback_reply(message.text)
+            if said is None:
+                return {"acknowledged": False, "reason": "not an acknowledgement (OK <code>)"}
+            answer, code = said
+            try:
+                episode, _ = store.lookup(code)
+                store.add_feedback(
+                    episode, answer, f"sms:{message.sender.strip()}", now(), Channel.SMS,
+                    message.text,
+                )  # fmt: skip
+            except UnknownAlert as exc:
+                raise HTTPException(404, str(exc)) from None
+            return {"acknowledged": False, "feedback": answer.value}
         alert = _ack(code, message.sender)
         return {"acknowledged": True, "alert": alert.as_json()}
 
@@ -263,9 +378,95 @@ def alerting_router(  # noqa: PLR0915 - one small closure per route, kept togeth
         ]
         return {"id": episode, **found.as_json(), "history": history}
 
+    @router.post("/api/v1/alerts/{episode}/feedback", tags=["feedback"])
+    def feedback(who: Who, episode: int, body: FeedbackRequest, request: Request) -> dict[str, Any]:
+        """Answer "was this useful?" for an alert of a farm in scope (open or resolved); the
+        token's name is recorded, and a later answer replaces this one. Officers read only."""
+        found = _scoped(who, episode)
+        if not who.may_write(found.labels.get("farm")):
+            raise HTTPException(403, "read-only access (extension officer)")
+        channel = Channel.API if "authorization" in request.headers else Channel.PAGE
+        stored = store.add_feedback(
+            episode, body.answer, _named(who, body.by), now(), channel, body.comment
+        )
+        return stored.as_json()
+
+    @router.get("/api/v1/feedback/summary", tags=["feedback"])
+    def feedback_summary(who: Who, days: float = 90.0, min_answers: int = 5) -> dict[str, Any]:
+        """False-alarm and too-late rates per rule and detector over the last ``days``, for
+        the alerts of farms in scope, with threshold suggestions (advice only: nothing is
+        changed). Operators only: admin, cooperatives and officers; not farmers."""
+        if who.role is Role.FARMER and not who.demo:
+            raise HTTPException(403, "for operators (admin, cooperative, officer)")
+        end = now()
+        start = end - timedelta(days=max(days, 0.0))
+        answered = [(f, a) for f, a in store.answered_between(start, end) if _visible(who, a)]
+        rows = false_alarm_rates(answered, min_answers=max(min_answers, 1))
+        return {
+            "start": start.isoformat().replace("+00:00", "Z"),
+            "end": end.isoformat().replace("+00:00", "Z"),
+            "min_answers": max(min_answers, 1),
+            "answers": len(answered),
+            "rules": [r.as_json() for r in rows],
+        }
+
+    _report_routes(router, store, now)
     if silencing is not None:
         _silence_routes(router, silencing)
     return router
+
+
+def _known_code(code: str) -> str:
+    if not code.strip().isalnum() or code.isdigit():
+        raise HTTPException(404, "Mã không đúng / unknown code")
+    return code.strip()
+
+
+def _report_routes(router: APIRouter, store: AlertStore, now: Callable[[], datetime]) -> None:
+    """The monthly report's "was this report useful?" form: public (the report is read by
+    people without a login), the id signed with a key kept in the alert store."""
+
+    def genuine(ref: str) -> tuple[str, str, str]:
+        found = parse_report_ref(store.signing_key(), ref)
+        if found is None:
+            raise HTTPException(404, "Không tìm thấy báo cáo / unknown report")
+        return found
+
+    @router.get(
+        "/feedback/report/{ref}",
+        response_class=HTMLResponse,
+        tags=["feedback"],
+        dependencies=[_rate_limited("feedback")],
+    )
+    def report_form(ref: str, request: Request, response: Response) -> str:
+        """The form (GET changes nothing)."""
+        kind, scope, period = genuine(ref)
+        _anon_cookie(request, response)
+        body = html.escape(f"{kind} {scope} — {period}")
+        form = _feedback_form(
+            f"/feedback/report/{quote(ref, safe='~')}", tuple(ReportAnswer),
+            question="report_question",
+        )  # fmt: skip
+        return _PAGE.format(title="Báo cáo tháng / monthly report", body=body, form=form)
+
+    @router.post(
+        "/feedback/report/{ref}",
+        response_class=HTMLResponse,
+        tags=["feedback"],
+        dependencies=[_rate_limited("feedback")],
+    )
+    def report_answer(
+        ref: str, request: Request, answer: Annotated[ReportAnswer, Form()],
+        comment: Annotated[str, Form()] = "", by: Annotated[str, Form()] = "",
+    ) -> str:  # fmt: skip
+        """One of the two buttons; stored as ``link:<name>`` with the report's id."""
+        kind, scope, period = genuine(ref)
+        store.add_report_feedback(
+            f"{kind}:{scope}:{period}", answer, _link_person(request, by), now(), Channel.LINK,
+            comment,
+        )  # fmt: skip
+        body = html.escape(f"{kind} {scope} — {period}: {_both(answer.value)}")
+        return _PAGE.format(title=html.escape(_both("thanks")), body=body, form="")
 
 
 def _silence_routes(router: APIRouter, silencing: Silencing) -> None:

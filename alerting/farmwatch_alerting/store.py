@@ -36,8 +36,16 @@ from typing import Any
 from farmwatch_core.sqlite_tx import immediate_transaction
 
 from farmwatch_alerting.alert import Alert, AlertState, Severity
+from farmwatch_alerting.feedback import (
+    Answer,
+    Channel,
+    Feedback,
+    ReportAnswer,
+    ReportFeedback,
+    clean_comment,
+)
 
-__all__ = ["ACK_ALPHABET", "STORE_FILE", "AlertStore", "UnknownAlert"]
+__all__ = ["ACK_ALPHABET", "SCHEMA_VERSION", "STORE_FILE", "AlertStore", "UnknownAlert"]
 
 ACK_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read aloud, typed on a phone
 ACK_LENGTH = 5
@@ -70,6 +78,37 @@ CREATE INDEX IF NOT EXISTS history_episode ON history (episode);
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
+# Schema migrations, by ``PRAGMA user_version``: a store written by an older farmwatch gets the
+# tables it lacks when it is opened (and nothing it has is touched). Append, never edit.
+_MIGRATIONS: tuple[str, ...] = (
+    # 1: "was this useful?" — answers about alerts and about monthly reports. Append-only: a
+    # person's later answer about the same alert or report supersedes the earlier one in the
+    # figures (the newest row per (episode, who) counts), and the earlier stays as history.
+    """
+    CREATE TABLE IF NOT EXISTS feedback (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        episode INTEGER NOT NULL REFERENCES episodes (id),
+        who TEXT NOT NULL,
+        answer TEXT NOT NULL CHECK (answer IN ('useful', 'false_alarm', 'too_late')),
+        comment TEXT NOT NULL DEFAULT '',
+        at TEXT NOT NULL,
+        channel TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS feedback_person ON feedback (episode, who);
+    CREATE TABLE IF NOT EXISTS report_feedback (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        report TEXT NOT NULL,
+        who TEXT NOT NULL,
+        answer TEXT NOT NULL CHECK (answer IN ('useful', 'not_useful')),
+        comment TEXT NOT NULL DEFAULT '',
+        at TEXT NOT NULL,
+        channel TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS report_feedback_person ON report_feedback (report, who);
+    """,
+)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
 
 class UnknownAlert(LookupError):
     """No open alert has that code or id (already resolved, or mistyped)."""
@@ -95,6 +134,15 @@ class AlertStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")  # an alert state must survive a power cut
             self._db.executescript(_SCHEMA)
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring an older file up to :data:`SCHEMA_VERSION` (each step in one transaction)."""
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+            self._db.executescript(
+                f"BEGIN IMMEDIATE; {script}; PRAGMA user_version = {number}; COMMIT;"
+            )
 
     def close(self) -> None:
         with self._lock:
@@ -298,3 +346,120 @@ class AlertStore:
         with self._lock:
             row = self._db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
         return None if row is None else json.loads(row[0])
+
+    # -- "was this useful?" ----------------------------------------------------------------
+
+    def add_feedback(
+        self, episode: int, answer: Answer | str, who: str, at: datetime, channel: Channel | str,
+        comment: str | None = "",
+    ) -> Feedback:  # fmt: skip
+        """Store one person's answer about an episode (any state: a resolved alert too).
+
+        ``who`` identifies the person (a token's name, ``link:<name>``, ``sms:<number>``); a
+        later answer of the same person replaces this one in the figures, and both stay in
+        :meth:`feedback_history`. Raises UnknownAlert, or ValueError for a bad answer.
+        """
+        given = Feedback(
+            episode, who.strip()[:120] or "?", Answer(answer), clean_comment(comment),
+            at.astimezone(UTC), Channel(channel),
+        )  # fmt: skip
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM episodes WHERE id = ?", (episode,)).fetchone() is None:
+                raise UnknownAlert(f"no alert with id {episode}")
+            db.execute(
+                "INSERT INTO feedback (episode, who, answer, comment, at, channel) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (episode, given.who, given.answer.value, given.comment, _ts(given.at),
+                 given.channel.value),
+            )  # fmt: skip
+        return given
+
+    _LATEST = (
+        "SELECT f.episode, f.who, f.answer, f.comment, f.at, f.channel FROM feedback f "
+        "WHERE f.id IN (SELECT MAX(id) FROM feedback GROUP BY episode, who)"
+    )
+
+    @staticmethod
+    def _feedback(row: Any) -> Feedback:
+        episode, who, answer, comment, at, channel = row
+        return Feedback(
+            int(episode), who, Answer(answer), comment, datetime.fromisoformat(at),
+            Channel(channel),
+        )  # fmt: skip
+
+    def feedback(self, episode: int) -> list[Feedback]:
+        """The current answers about one episode (each person's latest), oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                f"{self._LATEST} AND f.episode = ? ORDER BY f.id", (episode,)
+            ).fetchall()
+        return [self._feedback(row) for row in rows]
+
+    def feedback_history(self, episode: int) -> list[Feedback]:
+        """Every answer ever given about one episode, superseded ones too, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT episode, who, answer, comment, at, channel FROM feedback "
+                "WHERE episode = ? ORDER BY id",
+                (episode,),
+            ).fetchall()
+        return [self._feedback(row) for row in rows]
+
+    def answered_between(self, start: datetime, end: datetime) -> list[tuple[Feedback, Alert]]:
+        """The current answers about episodes that started in [start, end), with the alert."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT f.episode, f.who, f.answer, f.comment, f.at, f.channel, "
+                f"{', '.join('e.' + c.strip() for c in self._COLUMNS.split(','))} "
+                f"FROM ({self._LATEST}) f JOIN episodes e ON e.id = f.episode "
+                "WHERE e.starts_at >= ? AND e.starts_at < ? ORDER BY f.episode, f.at",
+                (_ts(start), _ts(end)),
+            ).fetchall()
+        return [(self._feedback(row[:6]), self._alert(row[6:])) for row in rows]
+
+    def add_report_feedback(
+        self, report: str, answer: ReportAnswer | str, who: str, at: datetime,
+        channel: Channel | str, comment: str | None = "",
+    ) -> ReportFeedback:  # fmt: skip
+        """Store one person's answer about a report (``kind:scope:period``)."""
+        given = ReportFeedback(
+            report, who.strip()[:120] or "?", ReportAnswer(answer), clean_comment(comment),
+            at.astimezone(UTC), Channel(channel),
+        )  # fmt: skip
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO report_feedback (report, who, answer, comment, at, channel) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (given.report, given.who, given.answer.value, given.comment, _ts(given.at),
+                 given.channel.value),
+            )  # fmt: skip
+        return given
+
+    def report_feedback(self, report: str | None = None) -> list[ReportFeedback]:
+        """The current answers (each person's latest) about one report, or about all."""
+        where, args = ("AND report = ?", (report,)) if report is not None else ("", ())
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT report, who, answer, comment, at, channel FROM report_feedback WHERE id IN "
+                f"(SELECT MAX(id) FROM report_feedback GROUP BY report, who) {where} ORDER BY id",
+                args,
+            ).fetchall()
+        return [
+            ReportFeedback(r, w, ReportAnswer(a), c, datetime.fromisoformat(at), Channel(ch))
+            for r, w, a, c, at, ch in rows
+        ]
+
+    def signing_key(self, name: str = "report-links") -> bytes:
+        """A random key kept in this file (made on first use), for signed public links: the
+        report writer and the API read the same alert store, so no new setting is needed."""
+        with self._tx() as db:
+            row = db.execute("SELECT value FROM kv WHERE key = ?", (f"key:{name}",)).fetchone()
+            if row is None:
+                value = secrets.token_hex(32)
+                db.execute(
+                    "INSERT INTO kv (key, value) VALUES (?, ?)",
+                    (f"key:{name}", json.dumps(value)),
+                )
+            else:
+                value = json.loads(row[0])
+        return bytes.fromhex(value)

@@ -15,6 +15,11 @@ plus two routes here:
 
 Without JavaScript the page points to ``/plain`` (server-rendered, refreshes itself).
 
+Feedback (docs/feedback.md): the script puts "was this useful?" buttons under open alerts and
+alerts resolved in the last 24 hours (``POST /api/v1/alerts/{id}/feedback``, not for read-only
+officers) and, for operators, a table of ``/api/v1/feedback/summary`` (false-alarm rates per
+rule with suggested limits). Those routes are alerting's; this router serves the files only.
+
 Access: the shell and its assets hold no data; ``/`` itself asks for a login (a browser gets
 the login form with its 401) so a phone lands on it, and the data routes show only the farms
 of the caller's principal (the app's guard, ``app.state.guard``). The event stream checks the

@@ -2,10 +2,12 @@
 
 For each district: the farms registered, how many are model farms ("mô hình điểm"), how many
 have digital monitoring online (a node that reported within ``online_within``), the cooperatives
-covered, and the share of critical alerts acknowledged within the target time (the plan's
-"alerts handled within target time"). Computed from the registry, the store's latest readings
-and the alert store; the report is a table (CSV) that officers paste into their own templates,
-and a chart of the same numbers (PNG or SVG) for slides and printed reports.
+covered, the share of critical alerts acknowledged within the target time (the plan's
+"alerts handled within target time"), and farmers' satisfaction: the share of "useful" among
+their answers to "was this useful?" about alerts and farm reports (docs/feedback.md; per
+commune with ``farmwatch feedback summary``). Computed from the registry, the store's latest
+readings and the alert store; the report is a table (CSV) that officers paste into their own
+templates, and a chart of the same numbers (PNG or SVG) for slides and printed reports.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class DistrictRow:
     cooperatives: int
     critical_alerts: int
     handled_in_time: int
+    answers: int = 0  # "was this useful?" answers about the district's farms
+    useful_answers: int = 0
 
     @property
     def online_share(self) -> float:
@@ -52,6 +56,11 @@ class DistrictRow:
     def handled_share(self) -> float | None:
         return self.handled_in_time / self.critical_alerts if self.critical_alerts else None
 
+    @property
+    def satisfaction(self) -> float | None:
+        """Share of useful answers; None without answers (not 0 %)."""
+        return self.useful_answers / self.answers if self.answers else None
+
 
 def programme_indicators(
     deployment: Deployment,
@@ -60,14 +69,18 @@ def programme_indicators(
     now: datetime,
     online_within: timedelta = timedelta(hours=1),
     target: timedelta = timedelta(minutes=30),
+    feedback: Iterable[tuple[str, bool]] = (),
 ) -> list[DistrictRow]:
-    """One row per district (farms without one are counted under "—"), sorted by name."""
+    """One row per district (farms without one are counted under "—"), sorted by name.
+
+    ``feedback``: (farm id, useful?) per answer (:func:`farmwatch.feedback_cli.farm_answers`
+    reads them from the alert store)."""
     seen: dict[str, datetime] = {}
     for row in latest:
         if row.ts > seen.get(row.farm_id, datetime.min.replace(tzinfo=row.ts.tzinfo)):
             seen[row.farm_id] = row.ts
     district_of = {farm.id: farm.district or "—" for farm in deployment.farms}
-    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0, 0])
     coops: dict[str, set[str]] = defaultdict(set)
     for farm in deployment.farms:
         c = counts[district_of[farm.id]]
@@ -84,8 +97,13 @@ def programme_indicators(
         c[3] += 1
         acked = alert.acknowledged_at
         c[4] += acked is not None and acked - alert.fired_at <= target
+    for farm_id, useful in feedback:
+        district = district_of.get(farm_id)
+        if district is not None:
+            counts[district][5] += 1
+            counts[district][6] += useful
     return [
-        DistrictRow(name, c[0], c[1], c[2], len(coops[name]), c[3], c[4])
+        DistrictRow(name, c[0], c[1], c[2], len(coops[name]), c[3], c[4], c[5], c[6])
         for name, c in sorted(counts.items())
     ]
 
@@ -104,10 +122,13 @@ def write_programme_csv(rows: Sequence[DistrictRow], path: Path) -> None:
                 "critical_alerts",
                 "handled_in_time",
                 "handled_share",
+                "feedback_answers",
+                "satisfaction",
             ]
         )
         for r in rows:
             handled = "" if r.handled_share is None else f"{r.handled_share:.2f}"
+            satisfied = "" if r.satisfaction is None else f"{r.satisfaction:.2f}"
             writer.writerow(
                 [
                     r.district,
@@ -119,6 +140,8 @@ def write_programme_csv(rows: Sequence[DistrictRow], path: Path) -> None:
                     r.critical_alerts,
                     r.handled_in_time,
                     handled,
+                    r.answers,
+                    satisfied,
                 ]
             )
 
@@ -135,7 +158,9 @@ CHART_TEXT: dict[str, dict[str, str]] = {
         "cooperatives": "HTX",
         "online_share": "% trực tuyến",
         "handled_share": "% cảnh báo xử lý kịp thời",
+        "satisfaction": "% nông dân thấy hữu ích",
         "no_alerts": "không có cảnh báo nghiêm trọng",
+        "no_answers": "chưa có góp ý",
     },
     "en": {
         "title": "Programme indicators per district",
@@ -147,20 +172,23 @@ CHART_TEXT: dict[str, dict[str, str]] = {
         "cooperatives": "Cooperatives",
         "online_share": "% online",
         "handled_share": "% critical alerts handled in time",
+        "satisfaction": "% farmers' answers: useful",
         "no_alerts": "no critical alerts",
+        "no_answers": "no answers yet",
     },
 }
 COUNT_BARS = ("farms", "model_farms", "farms_online", "cooperatives")
-SHARE_BARS = ("online_share", "handled_share")
+SHARE_BARS = ("online_share", "handled_share", "satisfaction")
 
 
 def programme_chart(rows: Sequence[DistrictRow], lang: str = "vi") -> Figure:
-    """Grouped bars per district: the counts on the left, the two shares (%) on the right.
+    """Grouped bars per district: the counts on the left, the three shares (%) on the right.
 
     Each bar carries its metric and district as its ``gid`` (``farms|Cẩm Giàng``), which ends up
     as the element id in an SVG, so a reader (or a test) can find which bar is which. A district
     without critical alerts has no "handled in time" bar (no share, not 0 %: the table leaves
-    that cell empty too) and says so under the bar group.
+    that cell empty too) and says so under the bar group; so does one without feedback answers
+    (no satisfaction bar).
     """
     from matplotlib.figure import Figure
 
@@ -169,14 +197,16 @@ def programme_chart(rows: Sequence[DistrictRow], lang: str = "vi") -> Figure:
     figure = Figure(figsize=(max(8.0, 1.6 * len(rows) + 4), 4.8), layout="constrained")
     counts, shares = figure.subplots(1, 2, width_ratios=(2, 1))
     names = [r.district for r in rows]
-    for axes, metrics, width in ((counts, COUNT_BARS, 0.2), (shares, SHARE_BARS, 0.35)):
+    for axes, metrics, width in ((counts, COUNT_BARS, 0.2), (shares, SHARE_BARS, 0.27)):
         for i, metric in enumerate(metrics):
             offset = (i - (len(metrics) - 1) / 2) * width
             for j, row in enumerate(rows):
                 value = getattr(row, metric)
                 if value is None:
                     axes.text(
-                        j + offset, 2, text["no_alerts"], rotation=90, ha="center",
+                        j + offset, 2,
+                        text["no_alerts" if metric == "handled_share" else "no_answers"],
+                        rotation=90, ha="center",
                         va="bottom", fontsize=7, color="0.4",
                     )  # fmt: skip
                     continue

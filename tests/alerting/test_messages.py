@@ -52,6 +52,7 @@ def test_the_vietnamese_message_says_what_where_value_limit_when_action_and_ack(
         "Từ 02:40 16/07",
         "👉 Bật máy sục khí ngay, ngừng cho ăn",
         "Xác nhận: https://farm.example/a/7KX3P hoặc nhắn OK 7KX3P",
+        "Có hữu ích không? Chọn trên link, hoặc nhắn 1/2/3 7KX3P (hữu ích/báo nhầm/quá muộn)",
     ]
     assert message.subject == "Khẩn: Oxy hòa tan (DO) thấp — Ao cá bà Hương (nút ao 2)"
     assert (message.ack_code, message.severity, message.language) == ("7KX3P", "critical", "vi")

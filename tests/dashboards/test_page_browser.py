@@ -1,6 +1,8 @@
 """The built-in page in a real headless Chromium (Debian's package, driven by playwright), at
 phone and desktop sizes, on a real `farmwatch up`: farms and values show, a new reading
-arrives live, a DO crash appears as an alert, and the Acknowledge button acknowledges it.
+arrives live, a DO crash appears as an alert, the Acknowledge button acknowledges it, and
+"Báo nhầm" (false alarm) is stored and counted in the operators' summary and the programme's
+satisfaction per district.
 
 `farmwatch up` starts in demo mode (no token, loopback: the page says so); each test then
 issues a token with the real `farmwatch tokens add` and logs in — the phone by the login
@@ -8,6 +10,7 @@ link, the desktop through the form — as a farmer and an admin would."""
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import shutil
@@ -131,9 +134,35 @@ def test_phone_live_values_alert_and_acknowledge(
     keep(tmp_path / "page-phone.png")
     alert.get_by_role("button", name="Xác nhận").click()
     expect(alert).to_contain_text("Đã xác nhận: Hương", timeout=10_000)  # the token's name
+    alert.get_by_role("button", name="Báo nhầm").click()  # "was this useful?": false alarm
+    expect(alert.locator('button[data-answer="false_alarm"]')).to_have_attribute(
+        "aria-pressed", "true", timeout=10_000
+    )
+    check_the_answer_is_counted(process, url, node, tmp_path)
     page.locator(f'[data-node="{node.farm}|{node.node}"] h3').click()
     expect(page.locator(".plot canvas")).to_have_count(1, timeout=10_000)  # the 24-hour chart
     assert errors == []
+
+
+def check_the_answer_is_counted(process: UpProcess, url: str, node: Node, tmp_path: Path) -> None:
+    """The false alarm given on the page, in the operators' summary and the programme table."""
+    admin = add_token(process.data_dir, "--role", "admin", "--name", "Quản trị")
+    summary = httpx.get(
+        url + "/api/v1/feedback/summary", headers={"Authorization": f"Bearer {admin}"}, timeout=10
+    ).json()
+    [rule] = summary["rules"]
+    assert (rule["answers"], rule["false_alarm"], rule["useful"]) == (1, 1, 0)
+    assert rule["false_alarm_share"] is None  # one answer is under the minimum: no rate shown
+    out = tmp_path / "programme.csv"
+    subprocess.run(
+        [sys.executable, "-m", "farmwatch", "report", "programme", "--data-dir",
+         str(process.data_dir), "--out", str(out)],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    district = load_registry(process.data_dir / "registry.yaml").farm(node.farm).district  # type: ignore[union-attr]
+    with out.open(encoding="utf-8") as handle:
+        row = next(r for r in csv.DictReader(handle) if r["district"] == (district or "—"))
+    assert (row["feedback_answers"], row["satisfaction"]) == ("1", "0.00")
 
 
 def test_desktop_in_english(
@@ -156,6 +185,7 @@ def test_desktop_in_english(
     expect(page.locator(".farm .sub").first).to_contain_text("nodes")
     do = page.locator(f'[data-node="{node.farm}|{node.node}"] .v[data-q="dissolved_oxygen"]')
     expect(do).to_have_text("6.4 mg/L", timeout=15_000)
+    expect(page.locator("#feedback h2")).to_contain_text("Farmers' answers")  # operators only
     page.screenshot(path=str(tmp_path / "page-desktop.png"), full_page=True)
     keep(tmp_path / "page-desktop.png")
     assert errors == []

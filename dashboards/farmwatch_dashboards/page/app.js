@@ -1,5 +1,7 @@
 // farmwatch built-in page: farms, latest values coloured against the profiles' limits, charts of
-// the last 24 h / 7 d, open alerts with an Acknowledge button, all live over Server-Sent Events.
+// the last 24 h / 7 d, open alerts with an Acknowledge button, all live over Server-Sent Events;
+// "was this useful?" buttons on open and recently resolved alerts, and for operators the
+// false-alarm rates per rule (docs/feedback.md).
 // Plain JavaScript, no build step: a cooperative can read and change it.
 "use strict";
 
@@ -13,6 +15,11 @@ const T = {
     day: "24 giờ", week: "7 ngày", nodes: "nút đo", since: "từ", noData: "Không có số liệu.",
     demo: "Chế độ demo: không cần đăng nhập, chỉ mở trên máy này. Để yêu cầu mã truy cập: farmwatch tokens add --role admin",
     logout: "Đăng xuất",
+    fbQuestion: "Hữu ích?", useful: "Hữu ích", false_alarm: "Báo nhầm", too_late: "Quá muộn",
+    recent: "Vừa kết thúc (24 giờ)", thanks: "Đã ghi nhận",
+    summary: "Góp ý của nông dân theo quy tắc (90 ngày)", rule: "Quy tắc", answers: "Số trả lời",
+    falseShare: "% báo nhầm", lateShare: "% quá muộn", suggestion: "Gợi ý ngưỡng (chỉ gợi ý)",
+    few: "chưa đủ trả lời", noAnswers: "Chưa có trả lời.",
     models: { aquaculture_pond: "Ao nuôi thủy sản", pig_barn: "Chuồng lợn", poultry_house: "Chuồng gà",
               greenhouse: "Nhà màng", rice_field: "Ruộng lúa", lychee_orchard: "Vườn vải" },
   },
@@ -24,12 +31,18 @@ const T = {
     day: "24 h", week: "7 days", nodes: "nodes", since: "since", noData: "No data.",
     demo: "Demo mode: no login, open on this machine only. To require tokens: farmwatch tokens add --role admin",
     logout: "Log out",
+    fbQuestion: "Useful?", useful: "Useful", false_alarm: "False alarm", too_late: "Too late",
+    recent: "Recently resolved (24 h)", thanks: "Recorded",
+    summary: "Farmers' answers per rule (90 days)", rule: "Rule", answers: "Answers",
+    falseShare: "% false alarms", lateShare: "% too late", suggestion: "Suggested limit (advice only)",
+    few: "too few answers", noAnswers: "No answers yet.",
     models: { aquaculture_pond: "Aquaculture pond", pig_barn: "Pig barn", poultry_house: "Poultry house",
               greenhouse: "Greenhouse", rice_field: "Rice field", lychee_orchard: "Lychee orchard" },
   },
 }[LANG];
 
-const state = { meta: null, latest: new Map(), nodes: new Map(), alerts: [], open: null };
+const state = { meta: null, latest: new Map(), nodes: new Map(), alerts: [], recent: [], open: null,
+  answered: new Map() };
 const $ = (sel, root = document) => root.querySelector(sel);
 
 function el(tag, attrs = {}, ...children) {
@@ -89,26 +102,104 @@ function renderAlerts() {
   const box = $("#alerts");
   box.replaceChildren(el("h2", {}, `${T.alerts} (${state.alerts.length})`));
   if (!state.alerts.length) box.append(el("p", { class: "note" }, T.noAlerts));
-  for (const alert of state.alerts) {
-    const notes = alert.annotations || {};
-    const labels = alert.labels || {};
-    const farm = state.meta.farms.find((f) => f.id === labels.farm);
-    const node = farm && farm.nodes.find((n) => n.id === labels.node);
-    const where = `${notes.farm_name || (farm && farm.name) || labels.farm} / ${node ? node.name : labels.node || ""}`;
-    const what = labels.quantity ? label(labels.quantity) : labels.alertname;
-    const number = (text) => (isNaN(parseFloat(text)) ? text : NUMBER.format(parseFloat(text)));
-    const value = notes.value ? ` ${number(notes.value)}${notes.unit ? unit(labels.quantity) : ""}` : "";
-    const limit = notes.limit ? ` (${notes.direction === "above" ? ">" : "<"} ${number(notes.limit)})` : "";
-    const row = el("div", { class: `alert ${alert.severity} ${alert.state}`, "data-id": alert.id },
-      el("div", { class: "what" }, el("strong", {}, `${what}${value}${limit}`), el("br"), where,
-        el("div", { class: "when" }, `${T.since} ${local(alert.starts_at)}`)));
-    if (alert.state === "firing" && !state.meta.auth.read_only) {
-      row.append(el("button", { class: "primary", onclick: () => acknowledge(alert) }, T.ack));
-    } else if (alert.state === "acknowledged") {
-      row.append(el("span", { class: "acked" }, `${T.acked}: ${alert.acknowledged_by || ""}`));
-    }
-    box.append(row);
+  for (const alert of state.alerts) box.append(alertRow(alert));
+  const open = new Set(state.alerts.map((a) => a.id));
+  const recent = state.recent.filter((a) => !open.has(a.id));
+  if (recent.length) {
+    const list = el("div", { id: "recent" }, el("h3", {}, T.recent));
+    for (const alert of recent) list.append(alertRow(alert));
+    box.append(list);
   }
+}
+
+function alertRow(alert) {
+  const notes = alert.annotations || {};
+  const labels = alert.labels || {};
+  const farm = state.meta.farms.find((f) => f.id === labels.farm);
+  const node = farm && farm.nodes.find((n) => n.id === labels.node);
+  const where = `${notes.farm_name || (farm && farm.name) || labels.farm} / ${node ? node.name : labels.node || ""}`;
+  const what = labels.quantity ? label(labels.quantity) : labels.alertname;
+  const number = (text) => (isNaN(parseFloat(text)) ? text : NUMBER.format(parseFloat(text)));
+  const value = notes.value ? ` ${number(notes.value)}${notes.unit ? unit(labels.quantity) : ""}` : "";
+  const limit = notes.limit ? ` (${notes.direction === "above" ? ">" : "<"} ${number(notes.limit)})` : "";
+  const row = el("div", { class: `alert ${alert.severity} ${alert.state}`, "data-id": alert.id },
+    el("div", { class: "what" }, el("strong", {}, `${what}${value}${limit}`), el("br"), where,
+      el("div", { class: "when" }, `${T.since} ${local(alert.starts_at)}`)));
+  if (alert.state === "firing" && !state.meta.auth.read_only) {
+    row.append(el("button", { class: "primary", onclick: () => acknowledge(alert) }, T.ack));
+  } else if (alert.state === "acknowledged") {
+    row.append(el("span", { class: "acked" }, `${T.acked}: ${alert.acknowledged_by || ""}`));
+  }
+  if (!state.meta.auth.read_only) row.append(feedbackBar(alert));
+  return row;
+}
+
+// "Was this useful?": three one-tap buttons; the latest tap is the answer that counts.
+function feedbackBar(alert) {
+  const chosen = state.answered.get(alert.id);
+  const bar = el("div", { class: "fb", role: "group", "aria-label": T.fbQuestion },
+    el("span", { class: "q" }, T.fbQuestion));
+  for (const answer of ["useful", "false_alarm", "too_late"]) {
+    bar.append(el("button", { class: `fb-${answer}`, "data-answer": answer,
+      "aria-pressed": String(chosen === answer), onclick: () => giveFeedback(alert, answer) }, T[answer]));
+  }
+  if (chosen) bar.append(el("span", { class: "thanks" }, T.thanks));
+  return bar;
+}
+
+async function giveFeedback(alert, answer) {
+  const name = state.meta.auth.demo ? demoName() : null;
+  if (state.meta.auth.demo && !name) return;
+  const response = await fetch(`/api/v1/alerts/${alert.id}/feedback`, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ answer, by: name }),
+  });
+  if (response.status === 401) toLogin();
+  if (response.ok) {
+    state.answered.set(alert.id, answer);
+    renderAlerts();
+    refreshSummary();
+  }
+}
+
+// Alerts resolved in the last 24 hours, to answer after the fact.
+async function refreshRecent() {
+  if (state.meta.auth.read_only) return;
+  try {
+    const since = Date.now() - 86400e3;
+    state.recent = (await getJSON("/api/v1/alerts?limit=50"))
+      .filter((a) => a.state === "resolved" && a.fired_at && Date.parse(a.ends_at) >= since);
+  } catch (err) { state.recent = []; }
+}
+
+// Operators (admin, cooperative, officer): false-alarm rates per rule, and suggested limits.
+async function refreshSummary() {
+  const box = $("#feedback");
+  if (!box || state.meta.auth.role === "farmer") return;
+  let summary;
+  try { summary = await getJSON("/api/v1/feedback/summary"); } catch (err) { return; }
+  const pct = (x) => (x === null ? T.few : `${Math.round(100 * x)} %`);
+  box.replaceChildren(el("h2", {}, T.summary));
+  if (!summary.rules.length) { box.append(el("p", { class: "note" }, T.noAnswers)); return; }
+  const table = el("table", { class: "summary" }, el("tr", {},
+    ...[T.rule, T.answers, T.falseShare, T.lateShare, T.suggestion].map((h) => el("th", {}, h))));
+  for (const r of summary.rules) {
+    const s = r.suggestion;
+    const advice = s ? `${s.direction === "below" ? "<" : ">"} ${NUMBER.format(s.current)} → ${NUMBER.format(s.suggested)}` : "";
+    table.append(el("tr", { "data-rule": r.rule },
+      el("td", {}, r.detector ? `${r.rule} (${r.detector})` : r.rule), el("td", {}, String(r.answers)),
+      el("td", { class: "fa" }, pct(r.false_alarm_share)), el("td", {}, pct(r.too_late_share)),
+      el("td", {}, advice)));
+  }
+  box.append(table);
+}
+
+function demoName() {
+  let name = localStorage.getItem("farmwatch-name");
+  if (!name) {
+    name = (window.prompt(T.askName) || "").trim();
+    if (name) localStorage.setItem("farmwatch-name", name);
+  }
+  return name;
 }
 
 async function acknowledge(alert) {
@@ -277,6 +368,9 @@ async function main() {
   mergeLatest(await getJSON("/api/v1/latest"));
   await refreshNodes();
   try { state.alerts = await getJSON("/api/v1/alerts?open=true"); } catch (err) { state.alerts = []; }
+  await refreshRecent();
+  setInterval(async () => { await refreshRecent(); renderAlerts(); }, 60_000);
+  refreshSummary();
   renderAlerts();
   renderFarms();
   connect();

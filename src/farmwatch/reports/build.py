@@ -60,6 +60,7 @@ def build_report(
     now: datetime,
     pdf: bool = True,
     progress: Callable[[str], None] | None = None,
+    public_url: str | None = None,
 ) -> ReportFiles:
     """Collect ``scope``'s month from the stores and write its files to ``out_dir``."""
     from farmwatch.reports.html import render_html
@@ -69,9 +70,10 @@ def build_report(
     say = progress or (lambda _text: None)
     start, end = month_bounds(period)
     say(f"report {scope.kind} {scope.id} {period}: reading {len(scope.farms)} farm(s)")
-    report = collect_report(
-        store, scope, period, start, end, now, alerts_db, target_minutes, progress=say
-    )
+    report = collect_report(  # public_url: where "was this report useful?" points
+        store, scope, period, start, end, now, alerts_db, target_minutes, progress=say,
+        public_url=public_url,
+    )  # fmt: skip
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = file_stem(scope, period)
     summary = out_dir / f"{stem}.json"

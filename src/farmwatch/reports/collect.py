@@ -232,6 +232,35 @@ def _alerts_by_farm(
     return out
 
 
+def _feedback(
+    alerts_db: Path | None, scope: Scope, period: str, start: datetime, end: datetime,
+    public_url: str | None,
+) -> tuple[dict[str, int], str | None]:  # fmt: skip
+    """Farmers' answers about the scope's alerts of the period, and the report's signed
+    "was this report useful?" link (the key lives in the alert store the API reads)."""
+    if alerts_db is None or not alerts_db.exists():
+        return {}, None
+    from urllib.parse import quote
+
+    from farmwatch_alerting.feedback import report_ref
+    from farmwatch_alerting.store import AlertStore
+
+    farms = {farm.id for farm in scope.farms}
+    counts: dict[str, int] = {}
+    store = AlertStore(alerts_db)
+    try:
+        for said, alert in store.answered_between(start, end):
+            if alert.labels.get("farm") in farms:
+                counts[said.answer.value] = counts.get(said.answer.value, 0) + 1
+        url = None
+        if public_url:
+            ref = report_ref(store.signing_key(), scope.kind, scope.id, period)
+            url = f"{public_url.rstrip('/')}/feedback/report/{quote(ref, safe='~')}"
+    finally:
+        store.close()
+    return counts, url
+
+
 def collect_report(
     store: RecordSource,
     scope: Scope,
@@ -242,6 +271,7 @@ def collect_report(
     alerts_db: Path | None = None,
     target_minutes: float = 30.0,
     progress: Progress | None = None,
+    public_url: str | None = None,
 ) -> MonthlyReport:
     """Everything a report says about ``scope`` in ``[start, end)``."""
     say = progress or (lambda _text: None)
@@ -268,4 +298,7 @@ def collect_report(
             farm, profile, nodes, farm_alerts(alerts.get(farm.id, []), target_minutes)
         )
         farms.append(farm_summary)
-    return MonthlyReport(scope, period, start, end, generated_at, target_minutes, farms)
+    feedback, feedback_url = _feedback(alerts_db, scope, period, start, end, public_url)
+    return MonthlyReport(
+        scope, period, start, end, generated_at, target_minutes, farms, feedback, feedback_url
+    )

@@ -125,3 +125,7 @@ class MonthlyReport:
     generated_at: datetime
     target_minutes: float
     farms: list[FarmSummary]
+    # "Was this useful?" (docs/feedback.md): answers about the scope's alerts of the period by
+    # answer, and the signed link asking whether this report was useful (None: no alert store).
+    feedback: dict[str, int] = field(default_factory=dict)
+    feedback_url: str | None = None

@@ -71,6 +71,8 @@ def cmd_report_month(args: argparse.Namespace) -> int:
             store, scope, args.period, args.out, languages=languages,
             alerts_db=settings.alerting_dir / STORE_FILE, target_minutes=args.target_minutes,
             now=datetime.now(UTC), pdf=not args.no_pdf, progress=_say,
+            public_url=settings.alerting.public_url
+            or f"http://{settings.api.host}:{settings.api.port}",
         )  # fmt: skip
     finally:
         store.close()
