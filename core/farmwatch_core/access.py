@@ -17,6 +17,9 @@ officer    the *model* farms (``model_farm: true``) of its         no
            programme's demonstration farms, read-only
 admin      every farm, and the operator's views (metrics, stats,   yes
            dead letters without a farm)
+partner    a partner *system* (a provincial data platform): the    no
+           model farms, of its districts or of every district,
+           on the open-data routes only (:data:`PARTNER_PREFIX`)
 ========== ====================================================== ======
 
 A cooperative's or an officer's scope follows the registry: a farm that joins the cooperative
@@ -42,6 +45,11 @@ A cooperative's or an officer's scope follows the registry: a farm that joins th
     >>> admin = resolve(Grant("ops", Role.ADMIN), reg)
     >>> admin.sees("anything"), admin.sees(None), admin.is_admin
     (True, True, True)
+    >>> partner = resolve(Grant("Sở NN&PTNT", Role.PARTNER), reg)
+    >>> sorted(partner.farms), partner.may_write("f1"), partner.may_call("/api/v1/latest")
+    (['f1', 'f3'], False, False)
+    >>> partner.may_call("/api/partner/v1/entities"), admin.may_call("/api/v1/latest")
+    (True, True)
 """
 
 from __future__ import annotations
@@ -56,6 +64,7 @@ from farmwatch_core.registry import Deployment
 
 __all__ = [
     "DEMO",
+    "PARTNER_PREFIX",
     "Grant",
     "Principal",
     "Role",
@@ -70,6 +79,11 @@ class Role(StrEnum):
     COOPERATIVE = "cooperative"
     OFFICER = "officer"
     ADMIN = "admin"
+    PARTNER = "partner"
+
+
+PARTNER_PREFIX = "/api/partner/"
+"""The only routes a partner key may call: the versioned open-data API (farmwatch.opendata)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +95,7 @@ class Grant:
     role: Role
     farms: tuple[str, ...] = ()  # farmer
     cooperative: str | None = None  # cooperative
-    districts: tuple[str, ...] = ()  # officer
+    districts: tuple[str, ...] = ()  # officer; partner (none: every district)
 
     def __post_init__(self) -> None:
         if not self.name.strip():
@@ -91,6 +105,7 @@ class Grant:
             Role.COOPERATIVE: ("cooperative", self.cooperative is not None),
             Role.OFFICER: ("districts", bool(self.districts)),
             Role.ADMIN: ("", True),
+            Role.PARTNER: ("districts", True),  # optional: without, every model farm
         }
         field, present = needs[self.role]
         if not present:
@@ -118,6 +133,9 @@ class Grant:
             return f"cooperative {self.cooperative}"
         if self.role is Role.OFFICER:
             return "model farms of " + ", ".join(self.districts)
+        if self.role is Role.PARTNER:
+            where = ", ".join(self.districts) if self.districts else "every district"
+            return f"open data: model farms of {where}"
         return "everything"
 
 
@@ -138,7 +156,12 @@ class Principal:
 
     @property
     def read_only(self) -> bool:
-        return self.role is Role.OFFICER
+        return self.role in {Role.OFFICER, Role.PARTNER}
+
+    def may_call(self, path: str) -> bool:
+        """Whether this caller may use the route at ``path`` at all: a partner system's key
+        opens the open-data API and nothing else (not the page, alerts or registry)."""
+        return self.role is not Role.PARTNER or path.startswith(PARTNER_PREFIX)
 
     def sees(self, farm_id: str | None) -> bool:
         """May read data of this farm (None: data not tied to a farm — admin only)."""
@@ -178,12 +201,16 @@ def resolve(grant: Grant, deployment: Deployment | None, token_id: str | None = 
         farms = frozenset(grant.farms)
     elif grant.role is Role.COOPERATIVE:
         farms = frozenset(f.id for f in all_farms if f.cooperative == grant.cooperative)
-    else:
+    else:  # officer, partner: the model farms of the districts (a partner without: all)
         wanted = {_fold(d) for d in grant.districts}
         farms = frozenset(
             f.id
             for f in all_farms
-            if f.model_farm and f.district is not None and _fold(f.district) in wanted
+            if f.model_farm
+            and (
+                (grant.role is Role.PARTNER and not wanted)
+                or (f.district is not None and _fold(f.district) in wanted)
+            )
         )
     return Principal(grant.name, grant.role, farms, token_id)
 

@@ -150,7 +150,9 @@ class ApiGuard:
 
     def principal(self, request: Request) -> Principal:
         """The caller; HTTP 401 without a valid token, 429 after too many failed ones, 403 for
-        a cookie-authenticated write from another site."""
+        a cookie-authenticated write from another site, and 403 for a partner system's key
+        outside the partner API (:meth:`Principal.may_call`: a route added later is closed to
+        partners without knowing about them)."""
         if self.mode == "off":
             return DEMO
         token, via_cookie = _presented(request)
@@ -161,7 +163,13 @@ class ApiGuard:
         info = self.check(token, request)
         if via_cookie and request.method not in _SAFE_METHODS and not _same_origin(request):
             raise HTTPException(403, "cross-site request refused (the page's own form only)")
-        return self._resolve(info)
+        found = self._resolve(info)
+        if not found.may_call(request.url.path):
+            raise HTTPException(
+                403,
+                "Khóa đối tác chỉ dùng cho /api/partner/ / a partner key opens /api/partner/ only",
+            )
+        return found
 
     def check(self, token: str, request: Request) -> TokenInfo:
         """The token's info, or 401 (counted, logged without the token) / 429."""

@@ -613,6 +613,18 @@ def _add_tokens_commands(sub: Any) -> None:
     add_tokens_commands(sub, _common, _settings)
 
 
+def _add_feedback_commands(sub: Any) -> None:
+    from farmwatch.feedback_cli import add_feedback_commands
+
+    add_feedback_commands(sub, _common, _settings)
+
+
+def _add_opendata_commands(sub: Any) -> None:
+    from farmwatch.opendata.cli import add_opendata_commands
+
+    add_opendata_commands(sub, _common, _settings)
+
+
 def _add_devices_commands(sub: Any) -> None:
     devices = sub.add_parser("devices", help="per-node MQTT credentials and the broker's ACL")
     devices_sub = devices.add_subparsers(dest="devices_command", required=True)
@@ -692,15 +704,20 @@ def cmd_report_programme(args: argparse.Namespace) -> int:
         store.close()
     alerts_db = settings.alerting_dir / STORE_FILE
     alerts = []
+    answers: list[tuple[str, bool]] = []  # "was this useful?" (docs/feedback.md)
     if alerts_db.exists():
+        from farmwatch.feedback_cli import farm_answers
+
         alert_store = AlertStore(alerts_db)
         try:
             alerts = [a for _, a in alert_store.episodes_between(now - timedelta(days=3650), now)]
+            answers = farm_answers(alert_store, now - timedelta(days=3650), now)
         finally:
             alert_store.close()
     rows = programme_indicators(
-        deployment, latest, alerts, now, target=timedelta(minutes=args.target_minutes)
-    )
+        deployment, latest, alerts, now, target=timedelta(minutes=args.target_minutes),
+        feedback=answers,
+    )  # fmt: skip
     write_programme_csv(rows, args.out)
     if args.chart is not None:
         from farmwatch.programme import write_programme_chart
@@ -713,9 +730,11 @@ def cmd_report_programme(args: argparse.Namespace) -> int:
         print(f"chart → {args.chart}")
     for r in rows:
         handled = "—" if r.handled_share is None else f"{r.handled_share:.0%}"
+        satisfied = "—" if r.satisfaction is None else f"{r.satisfaction:.0%} of {r.answers}"
         print(
             f"{r.district:<16} farms {r.farms:>4}  model {r.model_farms:>3}  online "
             f"{r.online_share:>4.0%}  cooperatives {r.cooperatives:>3}  alerts in time {handled}"
+            f"  useful {satisfied}"
         )
     print(f"→ {args.out}")
     return 0
@@ -960,7 +979,7 @@ def build_parser() -> argparse.ArgumentParser:
     for add_commands in (
         _add_alerting_commands, _add_devices_commands, _add_dashboards_commands,
         _add_export_command, _add_report_command, _add_production_command, add_trace_commands,
-        _add_tokens_commands,
+        _add_tokens_commands, _add_feedback_commands, _add_opendata_commands,
     ):  # fmt: skip
         add_commands(sub)
     return parser

@@ -34,6 +34,7 @@ from farmwatch_ingest.validation import TelemetryValidator
 from fastapi import APIRouter, FastAPI
 from pydantic import SecretStr
 
+from farmwatch.opendata.partner_api import PARTNER_BURST, PARTNER_PER_MINUTE, partner_router
 from farmwatch.registry_api import AUDIT_FILE, grants_of, registry_router
 from farmwatch.registry_store import RegistryFile
 from farmwatch.trace.api import trace_router
@@ -128,7 +129,8 @@ def build_app(
         audit=settings.data_dir / AUDIT_FILE,
     )  # fmt: skip
     trace = trace_router(settings.data_dir / "trace", rate_limit="trace")  # public lot records
-    routers = [trace, registry, *routers]
+    partner = partner_router(deployment, store, RateLimiter(PARTNER_PER_MINUTE, PARTNER_BURST))
+    routers = [trace, registry, partner, *routers]
     return create_app(store, dead_letters, deployment, ingest, [page, *routers], guard=guard)
 
 

@@ -123,7 +123,7 @@ def add_tokens_commands(
     tokens = sub.add_parser("tokens", help="HTTP API tokens with roles (docs/api.md)")
     tokens_sub = tokens.add_subparsers(dest="tokens_command", required=True)
     for name, action, text in (
-        ("add", _add, "issue a token (printed once) for a farmer, cooperative, officer or admin"),
+        ("add", _add, "issue a token (printed once): farmer, cooperative, officer, admin, partner"),
         ("revoke", _revoke, "revoke a token by its id, or every token of a name"),
         ("list", _list, "every token (ids, roles, scopes; never the tokens themselves)"),
     ):
@@ -134,7 +134,10 @@ def add_tokens_commands(
             parser.add_argument("--name", required=True, help="who holds it (recorded on acks)")
             parser.add_argument("--farm", action="append", help="farmer: a farm ID (repeat)")
             parser.add_argument("--cooperative", help="cooperative: its ID in the registry")
-            parser.add_argument("--district", action="append", help="officer: a district (repeat)")
+            parser.add_argument(
+                "--district", action="append",
+                help="officer: a district (repeat); partner: its districts (none: every one)",
+            )  # fmt: skip
         if name == "revoke":
             parser.add_argument("token", help="the token's id (see `tokens list`) or name")
 

@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import pytest
 from farmwatch_alerting.alert import AlertState
-from farmwatch_core.access import Role
+from farmwatch_core.access import PARTNER_PREFIX, Role
 from fastapi.routing import iter_route_contexts
 from support.api_world import CONTACTS, FARMLESS_TOPIC, FARMS, GRANTS, SCOPES, World, api_world
 from support.asgi import served
@@ -103,7 +103,13 @@ class Manage:
         )
 
 
-Rule = Public | Listing | Read | Write | AdminOnly | Manage
+@dataclass(frozen=True)
+class Operators:
+    """Admin, cooperatives and officers, filtered to their farms; farmers 403 (feedback
+    figures are the operators' view)."""
+
+
+Rule = Public | Listing | Read | Write | AdminOnly | Manage | Operators
 
 
 @dataclass(frozen=True)
@@ -199,6 +205,57 @@ def sms_reply_case() -> Case:
         )
 
     return Case(Public(), make)
+
+
+def feedback_case(farm: str) -> Case:
+    """ "Was this useful?" through the API: like an acknowledgement (officers read only)."""
+
+    def make(w: World) -> Call:
+        episode, _ = w.fire(farm, f"Feedback{uuid.uuid4().hex[:6]}")
+        store = w.service.store
+        return Call(
+            f"/api/v1/alerts/{episode}/feedback",
+            {"json": {"answer": "false_alarm", "by": "someone else"}},
+            applied=lambda: bool(store.feedback(episode)),
+            recorded_by=lambda: store.feedback(episode)[0].who if store.feedback(episode) else None,
+        )
+
+    return Case(Write(farm), make, farm)
+
+
+def link_feedback_case() -> Case:
+    def make(w: World) -> Call:
+        episode, code = w.fire("farm-b1", f"LinkFb{uuid.uuid4().hex[:6]}")
+        store = w.service.store
+        return Call(
+            f"/a/{code}/feedback",
+            {"data": {"answer": "useful", "by": "Bình"}},
+            applied=lambda: bool(store.feedback(episode)),
+        )
+
+    return Case(Public(), make)
+
+
+def report_feedback_case(method: str) -> Case:
+    """The monthly report's form: public, by its signed id."""
+
+    def make(w: World) -> Call:
+        from urllib.parse import quote
+
+        from farmwatch_alerting.feedback import report_ref
+
+        store = w.service.store
+        period = f"2026-{uuid.uuid4().int % 12 + 1:02d}-{uuid.uuid4().hex[:4]}"
+        ref = quote(report_ref(store.signing_key(), "farm", "farm-b1", period), safe="~")
+        if method == "GET":
+            return Call(f"/feedback/report/{ref}")
+        return Call(
+            f"/feedback/report/{ref}",
+            {"data": {"answer": "useful"}},
+            applied=lambda: bool(store.report_feedback(f"farm:farm-b1:{period}")),
+        )
+
+    return Case(Public(), make, method)
 
 
 COOPERATIVE_OF = {
@@ -334,6 +391,7 @@ def shared_contact_case() -> Case:
 
 
 NODE = "/api/v1/farms/{farm}/nodes/{farm}-n1"
+PARTNER = "/api/partner/v1"
 SERIES = {"quantity": "air_temperature"}
 
 MATRIX: dict[tuple[str, str], list[Case]] = {
@@ -359,6 +417,9 @@ MATRIX: dict[tuple[str, str], list[Case]] = {
     ("GET", "/a/{code}"): [ack_link_case("GET")],
     ("POST", "/a/{code}"): [ack_link_case("POST")],
     ("POST", "/api/v1/alerts/replies"): [sms_reply_case()],
+    ("POST", "/a/{code}/feedback"): [link_feedback_case()],
+    ("GET", "/feedback/report/{ref}"): [report_feedback_case("GET")],
+    ("POST", "/feedback/report/{ref}"): [report_feedback_case("POST")],
     # Any token, filtered to its farms.
     ("GET", "/"): [Case(Listing(farms=False), get("/"))],
     ("GET", "/plain"): [Case(Listing(), get("/plain"))],
@@ -388,6 +449,7 @@ MATRIX: dict[tuple[str, str], list[Case]] = {
     ("GET", "/api/v1/alerts/{episode}"): [alert_detail_case(f) for f in FARMS],
     # Writes inside the scope; officers are read-only.
     ("POST", "/api/v1/alerts/{episode}/ack"): [ack_case(f) for f in FARMS],
+    ("POST", "/api/v1/alerts/{episode}/feedback"): [feedback_case(f) for f in FARMS],
     ("POST", "/api/v1/silences"): [silence_case(f) for f in FARMS],
     ("DELETE", "/api/v1/silences/{silence_id}"): [expire_case(f) for f in FARMS],
     # The registry: read by scope (officers: no phone numbers or e-mail addresses), changed by
@@ -413,9 +475,24 @@ MATRIX: dict[tuple[str, str], list[Case]] = {
         import_case("farm-b2"),
         shared_contact_case(),
     ],
+    # The partner API (open data, farmwatch.opendata.partner_api): any token, its own scope;
+    # the only routes a partner key opens.
+    ("GET", f"{PARTNER}/entities"): [
+        Case(Listing(), get(f"{PARTNER}/entities")),
+        Case(Listing(), get(f"{PARTNER}/entities", type="Device"), "Device"),
+    ],
+    ("GET", f"{PARTNER}/entities/{{entity_id}}"): [
+        Case(Read(f), get(f"{PARTNER}/entities/urn:ngsi-ld:AgriFarm:hd:{f}"), f) for f in FARMS
+    ],
+    ("GET", f"{PARTNER}/entities/{{entity_id}}/observations"): [
+        Case(Read(f), get(f"{PARTNER}/entities/urn:ngsi-ld:Device:hd:{f}:{f}-n1/observations"), f)
+        for f in FARMS
+    ],
     # The operator's views: every farm's counters and labels.
     ("GET", "/metrics"): [Case(AdminOnly(), get("/metrics"))],
     ("GET", "/api/v1/stats"): [Case(AdminOnly(), get("/api/v1/stats"))],
+    # Feedback figures: operators (admin, cooperative, officer), filtered to their farms.
+    ("GET", "/api/v1/feedback/summary"): [Case(Operators(), get("/api/v1/feedback/summary"))],
 }
 
 
@@ -501,9 +578,18 @@ def check(  # noqa: PLR0912 - one branch per rule, kept together
         return None
     if grant is None:
         return None if status == 401 else "expected 401 without a token"
+    if grant.role is Role.PARTNER and not call.path.startswith(PARTNER_PREFIX):
+        # A partner system's key opens the partner API and nothing else, reads included.
+        if status != 403:
+            return "expected 403 (a partner key opens /api/partner/ only)"
+        if call.applied is not None and call.applied():
+            return "denied, yet the write happened"
+        return None
     denied: tuple[int, ...]
     if isinstance(rule, AdminOnly):
         allowed, denied = role == "admin", (403,)
+    elif isinstance(rule, Operators):
+        allowed, denied = grant.role is not Role.FARMER, (403,)
     elif isinstance(rule, Listing):
         allowed, denied = True, ()
     elif isinstance(rule, Manage):

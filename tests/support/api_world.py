@@ -70,6 +70,9 @@ GRANTS = {
     "coop-x": Grant("HTX X", Role.COOPERATIVE, cooperative="coop-x"),
     "officer-th": Grant("Cán bộ khuyến nông Thanh Hà", Role.OFFICER, districts=("Thanh Hà",)),
     "admin": Grant("quản trị", Role.ADMIN),
+    # A provincial platform's key: the open data of Thanh Hà's model farms, on the partner
+    # API only (403 on every other route: see test_api_authz.check).
+    "partner-th": Grant("Sở NN&PTNT Hải Dương", Role.PARTNER, districts=("Thanh Hà",)),
 }
 SCOPES: dict[str, frozenset[str]] = {
     "anonymous": frozenset(),
@@ -77,6 +80,7 @@ SCOPES: dict[str, frozenset[str]] = {
     "coop-x": frozenset({"farm-a1", "farm-a2"}),
     "officer-th": frozenset({"farm-a1", "farm-b2"}),
     "admin": frozenset(FARMS),
+    "partner-th": frozenset({"farm-a1", "farm-b2"}),
 }
 # Each contact's private details, and the farms whose people may see them (an officer never).
 CONTACTS: dict[str, tuple[str, str, frozenset[str]]] = {

@@ -13,6 +13,9 @@ A pack from one node, ``bn`` naming the device (ignored: the node comes from the
      {"n": "water_temperature", "u": "Cel", "v": 27.8},
      {"n": "aerator_state", "vb": true}]
 
+:func:`encode_senml` writes records back as a pack by the same rules (the open-data export,
+docs/opendata.md), so what farmwatch exports it also reads.
+
 Mapping rules (also in docs/contract.md, "Other payload formats"):
 
 * **Names** (RFC 8428 §4.5.1): the resolved name is ``bn`` + ``n``; its last segment after
@@ -44,7 +47,7 @@ Mapping rules (also in docs/contract.md, "Other payload formats"):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -544,3 +547,58 @@ def _farmwatch_unit(q: Quantity, unit: object) -> str | Rejection:
         f"SenML unit {shown!r} is not accepted for {q.name} (accepted: {', '.join(accepted)})",
         quantity=q.name,
     )
+
+
+def senml_unit(q: Quantity) -> str:
+    """The SenML unit to write for ``q``: a registered one (RFC 8428 §12.1, RFC 8798) when it
+    means exactly the quantity's unit, else the farmwatch unit code, which SenML has no entry
+    for (``mg/L``, ``uS/cm``, ``NTU``) and :func:`decode_senml` accepts.
+
+    >>> senml_unit(QUANTITIES["water_temperature"]), senml_unit(QUANTITIES["dissolved_oxygen"])
+    ('Cel', 'mg/L')
+    """
+    for unit, codes in SENML_UNITS.items():
+        if codes[0] == q.unit:
+            return unit
+    return q.unit
+
+
+def _senml_number(value: float) -> float | int:
+    return int(value) if float(value).is_integer() and abs(value) < 2**53 else value
+
+
+def encode_senml(records: Iterable[Record], base_name: str) -> list[dict[str, object]]:
+    """One node's records as a SenML pack (RFC 8428): ``bn`` the node, ``bt`` each record's
+    time in Unix seconds, a ``seq`` and a ``synced`` entry per record (farmwatch needs them to
+    detect loss and clock trouble), then one entry per reading with its unit; on/off states
+    as ``vb``; fields that are not registry quantities (indicators analytics stores beside the
+    readings) are left out. :func:`decode_senml` gives the same records back.
+
+    >>> at = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+    >>> pack = encode_senml([Record(at, 42, True, {"water_temperature": 27.8,
+    ...                                            "aerator_state": 1.0})], "urn:dev:pond-01:")
+    >>> pack  # doctest: +NORMALIZE_WHITESPACE
+    [{'bn': 'urn:dev:pond-01:', 'bt': 1795921200, 'n': 'seq', 'v': 42},
+     {'n': 'synced', 'vb': True},
+     {'n': 'water_temperature', 'u': 'Cel', 'v': 27.8},
+     {'n': 'aerator_state', 'vb': True}]
+    >>> import json
+    >>> decode_senml(json.dumps(pack).encode(), now=at).records[0] == Record(
+    ...     at, 42, True, {"water_temperature": 27.8, "aerator_state": 1.0})
+    True
+    """
+    pack: list[dict[str, object]] = []
+    for record in records:
+        head: dict[str, object] = {} if pack else {"bn": base_name}
+        head.update(bt=_senml_number(record.ts.timestamp()), n=SEQ_NAME, v=record.seq)
+        pack.append(head)
+        pack.append({"n": SYNCED_NAME, "vb": record.synced})
+        for name, value in record.readings.items():
+            q = QUANTITIES.get(name)
+            if q is not None and q.state:
+                pack.append({"n": name, "vb": bool(value)})
+            elif q is not None:
+                pack.append({"n": name, "u": senml_unit(q), "v": _senml_number(value)})
+            # else: an indicator analytics stored beside the readings (THI, VPD...), not a raw
+            # reading, and not a quantity a SenML reader of farmwatch would accept.
+    return pack
