@@ -210,7 +210,9 @@ class MessageRenderer:
             raise ValueError(f"notice for {notice.receiver} has no alerts")
         first = alerts[0]
         severity = max((a.severity for a in alerts), key=severity_rank)
-        ack = None if resolved else self.ack(first)
+        # An all-clear carries the link too, for the feedback buttons (not to acknowledge).
+        link = self.ack(first)
+        ack = None if resolved else link
         context = {
             "first": self._view(first, language),
             "others": [self._view(a, language) for a in alerts[1:SHOWN_ALERTS]],
@@ -225,6 +227,8 @@ class MessageRenderer:
             "waited": _duration(notice.at - (first.fired_at or first.starts_at), language),
             "ack_code": ack[0] if ack else "",
             "ack_url": ack[1] if ack else "",
+            "feedback_code": link[0] if link else "",
+            "feedback_url": link[1] if link else "",
         }
         subject = self._env.get_template(f"{language}/subject.txt.j2").render(context).strip()
         text = self._env.get_template(f"{language}/message.txt.j2").render(context).strip()

@@ -36,7 +36,7 @@ from farmwatch_core.mqtt_subscriber import Connection, MqttError, Publish
 from farmwatch_core.mqtt_url import display_url
 from farmwatch_core.registry import Deployment
 
-from farmwatch_alerting.alert import Alert
+from farmwatch_alerting.alert import Alert, AlertState
 from farmwatch_alerting.channels import build_channels, close_channels
 from farmwatch_alerting.config import AlertingConfig
 from farmwatch_alerting.dispatch import Dispatcher, build_dispatcher
@@ -243,7 +243,9 @@ class AlertingService:
     # -- acknowledgement -------------------------------------------------------------------
 
     def _ack_link(self, alert: Alert) -> tuple[str, str] | None:
-        episode = self.store.episode_of(alert.fingerprint)
+        episode = self.store.episode_of(
+            alert.fingerprint, resolved=alert.state is AlertState.RESOLVED
+        )
         if episode is None:
             return None
         code = self.store.ack_code(episode)

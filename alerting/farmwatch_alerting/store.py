@@ -286,13 +286,16 @@ class AlertStore:
             ).fetchall()
         return {int(row[0]): self._alert(row[1:]) for row in rows}
 
-    def episode_of(self, fingerprint: str) -> int | None:
-        """The open episode of a fingerprint, if any."""
+    def episode_of(self, fingerprint: str, *, resolved: bool = False) -> int | None:
+        """The open episode of a fingerprint, if any; with ``resolved``, its latest episode
+        even if it has ended (an all-clear message asks whether the alert was useful)."""
+        query = (
+            "SELECT id FROM episodes WHERE fingerprint = ? ORDER BY id DESC LIMIT 1"
+            if resolved
+            else "SELECT id FROM episodes WHERE fingerprint = ? AND state != 'resolved'"
+        )
         with self._lock:
-            row = self._db.execute(
-                "SELECT id FROM episodes WHERE fingerprint = ? AND state != 'resolved'",
-                (fingerprint,),
-            ).fetchone()
+            row = self._db.execute(query, (fingerprint,)).fetchone()
         return None if row is None else int(row[0])
 
     def recent(self, limit: int = 100, state: AlertState | None = None) -> list[tuple[int, Alert]]:

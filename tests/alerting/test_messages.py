@@ -82,7 +82,12 @@ def test_resolved_and_escalation_messages() -> None:
         == "✅ ĐÃ ỔN: Oxy hòa tan (DO) thấp — Ao cá bà Hương (nút ao 2)"
     )
     assert "Kéo dài 1 giờ 15 phút" in resolved.text
-    assert resolved.ack_code is None
+    assert resolved.ack_code is None  # nothing to acknowledge any more...
+    assert resolved.text.splitlines()[-1] == (  # ...but was it useful?
+        "Có hữu ích không? https://farm.example/a/7KX3P hoặc nhắn 1/2/3 7KX3P "
+        "(hữu ích/báo nhầm/quá muộn)"
+    )
+    assert "Xác nhận" not in resolved.text
     escalated = Notice(
         "tech", "g1", {}, [alert], NoticeReason.ESCALATION, T0 + timedelta(minutes=15), 1
     )

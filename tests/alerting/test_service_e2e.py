@@ -123,6 +123,9 @@ def test_a_do_crash_notifies_once_escalates_and_resolves(
             timeout=10,
         )
         assert str(resolved[0]["text"]).startswith("✅ ĐÃ ỔN")
+        # The all-clear asks whether the alert was useful, with the episode's own link.
+        code = str(first[0]["ack_code"])
+        assert f"/a/{code} hoặc nhắn 1/2/3 {code}" in str(resolved[0]["text"])
         critical_new = [
             b for b in bodies(http_receiver, "farmer")
             if b["reason"] == "new" and b["severity"] == "critical"
