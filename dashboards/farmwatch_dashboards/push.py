@@ -13,12 +13,12 @@ token (it travels in a header, which no error quotes).
 from __future__ import annotations
 
 import json
-import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from farmwatch_core.mqtt_url import display_url
+from farmwatch_core.tls import certificate_refused
 from grafana_client.api import GrafanaApi
 from grafana_client.client import GrafanaException
 
@@ -54,16 +54,6 @@ def _folder(api: GrafanaApi, title: str) -> str:
     return str(created["uid"])
 
 
-def _certificate_refused(exc: BaseException) -> bool:
-    """Whether an error is a failed certificate check, anywhere in its chain."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate verify failed" in str(exc)
-
-
 def push_dashboards(
     grafana_url: str,
     token: str,
@@ -85,7 +75,7 @@ def push_dashboards(
     try:
         folder_uid = _folder(api, folder)
     except GrafanaException as exc:
-        if _certificate_refused(exc):
+        if certificate_refused(exc):
             raise PushError(
                 f"Grafana at {shown} presented a TLS certificate this host does not trust "
                 f"({exc}); pass --ca-file with the CA that signed it"
@@ -95,7 +85,7 @@ def push_dashboards(
             f"({_why(exc)}); check the URL and that the token may edit dashboards"
         ) from exc
     except OSError as exc:
-        if _certificate_refused(exc):
+        if certificate_refused(exc):
             raise PushError(
                 f"Grafana at {shown} presented a TLS certificate this host does not trust "
                 f"({exc}); pass --ca-file with the CA that signed it"

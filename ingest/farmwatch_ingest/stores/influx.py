@@ -58,6 +58,7 @@ import httpx
 from farmwatch_core.contract import Record
 from farmwatch_core.mqtt_url import display_url
 from farmwatch_core.settings import InfluxSettings
+from farmwatch_core.tls import certificate_refused
 
 from farmwatch_ingest.stores.base import (
     Aggregate,
@@ -212,16 +213,6 @@ def tls_verify(settings: InfluxSettings) -> ssl.SSLContext | bool:
     return context
 
 
-def _certificate_refused(exc: BaseException) -> bool:
-    """Whether a transport error is a failed certificate check (anywhere in its chain)."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
-
-
 def _error_text(response: httpx.Response) -> str:
     """InfluxDB's own explanation: JSON ``error`` (1.x) / ``message`` (2.x, 3.x) or the header."""
     try:
@@ -322,7 +313,7 @@ class InfluxStore:
                 "overloaded, or raise influx.timeout_s"
             ) from exc
         except httpx.TransportError as exc:
-            if _certificate_refused(exc):
+            if certificate_refused(exc):
                 raise StoreUnavailable(
                     f"InfluxDB at {self.shown_url} presented a TLS certificate this host does not "
                     f"trust ({what}): {exc}; set influx.ca_file to the CA that signed it "
