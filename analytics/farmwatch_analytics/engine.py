@@ -42,6 +42,7 @@ from farmwatch_analytics.detectors.process import (
 from farmwatch_analytics.detectors.sensor_faults import ALARM
 from farmwatch_analytics.fault_suite import BURSTY_QUANTITIES, NODE_WIDE, FaultSuite, Finding
 from farmwatch_analytics.hourly import HourlyMeans
+from farmwatch_analytics.indicators import water_supply
 from farmwatch_analytics.indicators.humidity import vapour_pressure_deficit
 from farmwatch_analytics.indicators.thermal import THI_SCALES, ThiBand
 from farmwatch_analytics.indicators.water_quality import do_percent_saturation, unionised_ammonia
@@ -105,6 +106,7 @@ _ADDED_STATE: Mapping[str, Callable[[], object]] = {
     "_hourly": dict,
     "_forests": dict,
     "_strange_hours": dict,
+    "_stations": dict,
 }
 
 
@@ -124,7 +126,7 @@ class _Plan:
     """
 
     __slots__ = ("anomalies", "daily_profile", "forecast", "limits", "multivariate", "profile",
-                 "thi", "vpd")  # fmt: skip
+                 "station", "thi", "vpd")  # fmt: skip
 
     def __init__(self, profile: ModelProfile) -> None:
         self.profile = profile
@@ -141,6 +143,8 @@ class _Plan:
             self.thi = (THI_SCALES[species], f"thi_{species}")
         self.vpd = "vpd" in profile.indicators
         self.forecast = "do_dawn_forecast" in profile.indicators
+        # A clean-water station's pump and tank indicators (indicators/water_supply.py).
+        self.station = not set(water_supply.INDICATORS).isdisjoint(profile.indicators)
         by_severity = profile.limits_by_severity
         self.limits = tuple(
             (
@@ -187,6 +191,7 @@ class AnalyticsEngine:
         self._strange_hours: dict[str, int] = {}
         self._forecasters: dict[str, DawnOxygenForecaster] = {}
         self._days: dict[str, DailyIndicators] = {}
+        self._stations: dict[str, water_supply.StationIndicators] = {}
         self._episodes: dict[tuple[str, str, str, str], _Episode] = {}
         self._node_episodes: dict[str, set[tuple[str, str, str, str]]] = {}  # index by node
         self._plans: dict[str, _Plan] = {}  # by farm (transient)
@@ -267,12 +272,8 @@ class AnalyticsEngine:
                 self._multivariate(profile, farm, node, ts, readings, faulty, out)
             values = dict(readings)
             values.update(self._indicators(plan, farm, node, ts, readings, out))
-            if "pump_state" in readings or "tank_level" in readings:  # clean-water stations
-                from farmwatch_analytics.indicators import water_supply
-
-                # Per-node pump/tank state; setdefault: engines pickled before it start fresh.
-                stations = self.__dict__.setdefault("_stations", {})
-                station = water_supply.observe(stations, profile, node, ts, readings)
+            if plan.station and ("pump_state" in readings or "tank_level" in readings):
+                station = water_supply.observe(self._stations, profile, node, ts, readings)
                 out.derived.extend(DerivedPoint(farm, node, k, v, ts) for k, v in station.items())
                 values.update(station)
             daily = self._daily_of(profile, node).observe(ts, readings)
