@@ -80,6 +80,7 @@ Who = Annotated[Principal, Depends(_who)]
 def _meta(deployment: Deployment | None, who: Principal) -> dict[str, Any]:
     farms = []
     limits: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    titles: dict[str, dict[str, str]] = {}  # each model type's name, from its profile
     for farm in deployment.farms if deployment else ():
         if not who.sees(farm.id):
             continue
@@ -92,6 +93,7 @@ def _meta(deployment: Deployment | None, who: Principal) -> dict[str, Any]:
         )  # fmt: skip
         if farm.model.value not in limits:
             profile = profile_for_model(farm.model)
+            titles[farm.model.value] = {"vi": profile.title.vi, "en": profile.title.en}
             limits[farm.model.value] = {
                 subject: [
                     {
@@ -117,7 +119,8 @@ def _meta(deployment: Deployment | None, who: Principal) -> dict[str, Any]:
         "read_only": who.read_only,
     }
     return {
-        "farms": farms, "quantities": names, "derived": derived, "limits": limits, "auth": auth,
+        "farms": farms, "quantities": names, "derived": derived, "limits": limits,
+        "models": titles, "auth": auth,
     }  # fmt: skip
 
 

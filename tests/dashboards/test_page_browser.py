@@ -121,6 +121,7 @@ def test_phone_live_values_alert_and_acknowledge(
     assert page.url == url + "/"  # logged in and back on the page, the token out of the URL
     expect(page.locator("#who")).to_contain_text("Hương")
     expect(page.locator(".farm")).to_have_count(1)  # a farmer sees their own farm only
+    expect(page.locator(".farm .sub")).to_contain_text("Ao nuôi thủy sản")
     do = page.locator(f'[data-node="{node.farm}|{node.node}"] .v[data-q="dissolved_oxygen"]')
     expect(do).to_have_text("6,4 mg/L", timeout=15_000)  # Vietnamese decimal comma
     node.send(dissolved_oxygen=5.8, water_temperature=29.0, ph=7.6)
@@ -183,6 +184,8 @@ def test_desktop_in_english(
     expect(page.locator("#live")).to_have_text("Live", timeout=15_000)
     expect(page.locator(".farm")).to_have_count(2)
     expect(page.locator(".farm .sub").first).to_contain_text("nodes")
+    # Model types are named as their profiles name them (every type, the stations too).
+    expect(page.locator(".farm .sub").filter(has_text="Aquaculture pond")).to_have_count(1)
     do = page.locator(f'[data-node="{node.farm}|{node.node}"] .v[data-q="dissolved_oxygen"]')
     expect(do).to_have_text("6.4 mg/L", timeout=15_000)
     expect(page.locator("#feedback h2")).to_contain_text("Farmers' answers")  # operators only

@@ -20,8 +20,6 @@ const T = {
     summary: "Góp ý của nông dân theo quy tắc (90 ngày)", rule: "Quy tắc", answers: "Số trả lời",
     falseShare: "% báo nhầm", lateShare: "% quá muộn", suggestion: "Gợi ý ngưỡng (chỉ gợi ý)",
     few: "chưa đủ trả lời", noAnswers: "Chưa có trả lời.",
-    models: { aquaculture_pond: "Ao nuôi thủy sản", pig_barn: "Chuồng lợn", poultry_house: "Chuồng gà",
-              greenhouse: "Nhà màng", rice_field: "Ruộng lúa", lychee_orchard: "Vườn vải" },
   },
   en: {
     live: "Live", offline: "Disconnected", other: "Tiếng Việt", otherHref: "?lang=vi",
@@ -36,8 +34,6 @@ const T = {
     summary: "Farmers' answers per rule (90 days)", rule: "Rule", answers: "Answers",
     falseShare: "% false alarms", lateShare: "% too late", suggestion: "Suggested limit (advice only)",
     few: "too few answers", noAnswers: "No answers yet.",
-    models: { aquaculture_pond: "Aquaculture pond", pig_barn: "Pig barn", poultry_house: "Poultry house",
-              greenhouse: "Greenhouse", rice_field: "Rice field", lychee_orchard: "Lychee orchard" },
   },
 }[LANG];
 
@@ -233,7 +229,7 @@ function renderFarms() {
     const online = farm.nodes.filter((n) => (state.nodes.get(`${farm.id}|${n.id}`) || {}).state === "online");
     const card = el("section", { class: "farm", "data-farm": farm.id },
       el("h2", {}, farm.name),
-      el("div", { class: "sub" }, `${T.models[farm.model] || farm.model} · ${online.length}/${farm.nodes.length} ${T.nodes}`));
+      el("div", { class: "sub" }, `${((state.meta.models || {})[farm.model] || {})[LANG] || farm.model} · ${online.length}/${farm.nodes.length} ${T.nodes}`));
     for (const node of farm.nodes) card.append(renderNode(farm, node));
     main.append(card);
   }
