@@ -422,6 +422,11 @@ _ACTIONS: Mapping[tuple[str, bool], Action] = {
 }
 
 
+# A station's pH out of the QCVN 01-1:2018/BYT band either way has the same first step.
+_TREATMENT_DOSE = Action(
+    vi="Kiểm tra nguồn nước và liều hóa chất xử lý (vôi, phèn)",
+    en="Check the raw water and the treatment dose (lime, alum)",
+)
 # Where the same subject needs another first move on another kind of farm (a station's pH is
 # not fixed with pond lime), keyed by profile too; these win over ``_ACTIONS``.
 _EFFLUENT_OVER = Action(
@@ -445,14 +450,8 @@ _PROFILE_ACTIONS: Mapping[tuple[str, str, bool], Action] = {
         en="Turbid water (often after rain): check settling and filters, backwash, stop taking "
         "turbid raw water for now",
     ),
-    ("clean_water_station", "ph", True): Action(
-        vi="Kiểm tra nguồn nước và liều hóa chất xử lý (vôi, phèn)",
-        en="Check the raw water and the treatment dose (lime, alum)",
-    ),
-    ("clean_water_station", "ph", False): Action(
-        vi="Kiểm tra nguồn nước và liều hóa chất xử lý (vôi, phèn)",
-        en="Check the raw water and the treatment dose (lime, alum)",
-    ),
+    ("clean_water_station", "ph", True): _TREATMENT_DOSE,
+    ("clean_water_station", "ph", False): _TREATMENT_DOSE,
     ("clean_water_station", "pump_failure", False): Action(
         vi="Bơm chạy nhưng không ra nước: tắt bơm ngay, kiểm tra nguồn nước, van và mồi lại bơm",
         en="Pump running without flow: switch it off now, check the source and valves, re-prime it",
