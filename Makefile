@@ -8,12 +8,12 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 ARGS ?=
 
-.PHONY: run test lint typecheck pytest venv clean
+.PHONY: run test lint typecheck pytest venv native clean
 
-run: $(VENV)/.synced
+run: native
 	$(VENV)/bin/farmwatch up $(ARGS)
 
-test: $(VENV)/.synced
+test: native
 	@bash scripts/system-deps.sh test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -26,10 +26,15 @@ lint: $(VENV)/.synced
 typecheck: $(VENV)/.synced
 	$(VENV)/bin/mypy
 
-pytest: $(VENV)/.synced
+pytest: native
 	$(VENV)/bin/pytest $(ARGS)
 
 venv: $(VENV)/.synced
+
+# The analytics hot path compiled with mypyc (scripts/build_native.py); rebuilt only when a
+# compiled module's source changed, pure Python if there is no C compiler.
+native: $(VENV)/.synced
+	$(VENV)/bin/python scripts/build_native.py
 
 $(UV):
 	@bash scripts/system-deps.sh venv
@@ -41,4 +46,5 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml $(wildcard */pyproject.toml)
 	@touch $@
 
 clean:
-	rm -rf $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache var
+	-$(VENV)/bin/python scripts/build_native.py --clean
+	rm -rf $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache var analytics/build

@@ -8,6 +8,8 @@ so tests never see each other's data and the suite needs no cleanup between test
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +20,21 @@ from support.influxd import InfluxServer, influxd_binary, unique_database
 from support.mosquitto import start_mosquitto, unique_prefix
 
 from farmwatch.broker import MosquittoProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Refuse to test stale compiled analytics: Python would import them instead of the edits."""
+    check = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "build_native.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if check.returncode != 0:
+        pytest.exit(check.stderr.strip() or "compiled analytics modules are stale", returncode=2)
+
 
 # --------------------------------------------------------------------------------------------
 # InfluxDB

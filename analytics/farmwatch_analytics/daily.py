@@ -27,10 +27,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
+from mypy_extensions import mypyc_attr
+
 from farmwatch_analytics.indicators import disease, thermal
 from farmwatch_analytics.indicators.evapotranspiration import et0_hargreaves
 from farmwatch_analytics.indicators.soil_water import SOIL_TEXTURES, WaterBalance
 from farmwatch_analytics.model_profiles import ModelProfile
+from farmwatch_analytics.stateful import Stateful
 
 __all__ = ["DailyIndicators"]
 
@@ -42,8 +45,9 @@ _COLD = list(thermal.ColdBand)
 _HEAT = list(thermal.HeatBand)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True)
-class _Day:
+class _Day(Stateful):
     """Running extremes and sums of one local day."""
 
     date: date
@@ -70,7 +74,8 @@ class _Day:
         return total / n
 
 
-class DailyIndicators:
+@mypyc_attr(allow_interpreted_subclasses=True)
+class DailyIndicators(Stateful):
     """One node's daily indicators, per its farm's model profile."""
 
     # The current local day as [start, end) in epoch seconds. Class-level defaults, so that

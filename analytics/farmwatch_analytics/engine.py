@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 
 from farmwatch_core.contract import QUANTITIES
 from farmwatch_core.contract.candidates import AlertCandidate, CandidateKind, Severity
+from mypy_extensions import mypyc_attr
 
 from farmwatch_analytics.daily import DailyIndicators
 from farmwatch_analytics.detectors.process import (
@@ -48,6 +49,7 @@ from farmwatch_analytics.indicators.thermal import THI_SCALES, ThiBand
 from farmwatch_analytics.indicators.water_quality import do_percent_saturation, unionised_ammonia
 from farmwatch_analytics.model_profiles import ModelProfile
 from farmwatch_analytics.predictions import DawnOxygenForecaster
+from farmwatch_analytics.stateful import Stateful
 
 __all__ = ["AlertCandidate", "AnalyticsEngine", "CandidateKind", "DerivedPoint", "EngineOutput"]
 
@@ -72,8 +74,9 @@ class EngineOutput:
     candidates: list[AlertCandidate] = field(default_factory=list)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True)
-class _Episode:
+class _Episode(Stateful):
     first: AlertCandidate
     last_seen: datetime
     hold: timedelta  # resolved when nothing has confirmed it for this long
@@ -167,7 +170,8 @@ def isolation_forest() -> IsolationForestDetector:
     return IsolationForestDetector(history=24 * 14, min_fit=48, refit_every=24 * 7, trees=32)
 
 
-class AnalyticsEngine:
+@mypyc_attr(allow_interpreted_subclasses=True)
+class AnalyticsEngine(Stateful):
     """All of a deployment's streaming analytics; feed records in time order per node.
 
     ``profiles`` maps a farm to its (possibly overridden) model profile; farms without one
@@ -197,14 +201,14 @@ class AnalyticsEngine:
         self._plans: dict[str, _Plan] = {}  # by farm (transient)
         self._node_profiles: dict[str, dict[str, DailyProfileDetector]] = {}  # (transient)
 
-    def __getstate__(self) -> dict[str, Any]:
+    def __reduce__(self) -> tuple[Any, ...]:
         """The learned state; the caches (``_TRANSIENT``) are rebuilt after loading."""
-        state = self.__dict__.copy()
+        rebuild, (cls, state) = super().__reduce__()
         for name in _TRANSIENT:
             state.pop(name, None)
-        return state
+        return (rebuild, (cls, state))
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
+    def restore(self, state: dict[str, Any]) -> None:
         """Restore a pickled engine, also one saved by an earlier farmwatch.
 
         The service keeps the engine's learning across restarts *and upgrades*: parts added
@@ -212,10 +216,10 @@ class AnalyticsEngine:
         whole state being thrown away, and episodes saved before they had a hold time get the
         engine's default.
         """
-        self.__dict__.update(state)
+        super().restore(state)
         self._plans, self._node_profiles = {}, {}
         for name, factory in _ADDED_STATE.items():
-            if name not in self.__dict__:
+            if name not in state:
                 setattr(self, name, factory())
         if "_node_episodes" not in state:
             self._node_episodes = {}

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from farmwatch_core.contract import QUANTITIES
+from mypy_extensions import mypyc_attr
 
 from farmwatch_analytics.detectors.base import Detector
 from farmwatch_analytics.detectors.sensor_faults import (
@@ -42,6 +43,7 @@ from farmwatch_analytics.detectors.sensor_faults import (
     SpikeDetector,
     _ramp,
 )
+from farmwatch_analytics.stateful import Stateful
 
 __all__ = ["BURSTY_QUANTITIES", "NODE_WIDE", "FaultSuite", "Finding", "detectors_for"]
 
@@ -223,7 +225,8 @@ def _check_value(  # noqa: PLR0912, PLR0915 -- one function on purpose: it is th
     return found
 
 
-class _Series:
+@mypyc_attr(allow_interpreted_subclasses=True)
+class _Series(Stateful):
     """One node's one quantity: its detectors, whether they can be fused, its comparison."""
 
     __slots__ = ("checks", "compared", "detectors", "neighbour", "quantity", "single")
@@ -246,7 +249,8 @@ class _Series:
         self.neighbour: NeighbourDriftDetector | None = None
 
 
-class _Node:
+@mypyc_attr(allow_interpreted_subclasses=True)
+class _Node(Stateful):
     """One node of one farm: its dropout timer and its series by quantity (a lookup cache)."""
 
     __slots__ = ("dropout", "latest", "series")
@@ -258,7 +262,8 @@ class _Node:
         self.latest: dict[str, dict[str, tuple[float, float]]] = {}
 
 
-class FaultSuite:
+@mypyc_attr(allow_interpreted_subclasses=True)
+class FaultSuite(Stateful):
     """Every fault detector of a deployment, fed records in time order.
 
     ``shared`` maps a farm to the quantities its nodes measure in the same medium
@@ -288,12 +293,12 @@ class FaultSuite:
         self._latest: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
         self.readings = 0
 
-    def __setstate__(self, state: dict[str, object]) -> None:
+    def restore(self, state: dict[str, Any]) -> None:
         if "_nodes" not in state:
             # Pickled by an older farmwatch (per-detector dicts, no per-node state): refuse it
             # as the service refuses any unreadable state, and start fresh.
             raise ValueError("fault-suite state from an older version")
-        self.__dict__.update(state)
+        super().restore(state)
 
     def _node(self, farm: str, node: str) -> _Node:
         state = self._nodes[(farm, node)] = _Node()

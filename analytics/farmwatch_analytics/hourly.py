@@ -14,14 +14,19 @@ import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
+from mypy_extensions import mypyc_attr
+
+from farmwatch_analytics.stateful import Stateful
+
 __all__ = ["HourlyMeans", "HourlyRow"]
 
 LOCAL_OFFSET_H = 7.0  # Asia/Ho_Chi_Minh, no daylight saving
 MIN_SHARE = 0.5  # an hour's row needs at least this share of the readings of its fullest quantity
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(frozen=True, slots=True)
-class HourlyRow:
+class HourlyRow(Stateful):
     """One finished hour of one node: its mean per quantity, and the time features."""
 
     hour: int  # hours since the epoch (UTC) of the hour's start
@@ -34,8 +39,9 @@ class HourlyRow:
         return {**self.values, "hour_cos": math.cos(angle), "hour_sin": math.sin(angle)}
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 @dataclass(slots=True)
-class HourlyMeans:
+class HourlyMeans(Stateful):
     """Accumulates one node's readings of ``quantities`` and hands back each finished hour.
 
     An hour missing one of the quantities, or with fewer than half the readings of its

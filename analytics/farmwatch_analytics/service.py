@@ -45,6 +45,7 @@ from farmwatch_core.registry import Deployment
 
 from farmwatch_analytics.engine import AnalyticsEngine, EngineOutput
 from farmwatch_analytics.model_profiles import profile_for_model
+from farmwatch_analytics.stateful import is_compiled
 
 __all__ = ["AnalyticsService", "build_engine"]
 
@@ -97,7 +98,14 @@ class AnalyticsService:
         try:
             with self.state_file.open("rb") as handle:
                 version, engine = pickle.load(handle)  # noqa: S301 - our own file in data_dir
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError) as exc:
+        except (
+            OSError,
+            pickle.UnpicklingError,
+            EOFError,
+            AttributeError,
+            TypeError,
+            ValueError,
+        ) as exc:  # TypeError: a compiled attribute refusing a value of another type
             log.warning(
                 "analytics state %s unreadable (%s); starting fresh: detectors warm up again",
                 self.state_file,
@@ -139,7 +147,12 @@ class AnalyticsService:
         self._client = client
         self._timer = threading.Thread(target=self._run_timer, name="analytics-timer", daemon=True)
         self._timer.start()
-        log.info("analytics subscribed to %s via %s", self._filter(), address.url())
+        log.info(
+            "analytics subscribed to %s via %s (%s build)",
+            self._filter(),
+            address.url(),
+            "compiled" if is_compiled() else "pure-Python",
+        )
 
     def stop(self, drain_s: float = 15.0) -> None:
         """Stop the timer, let published messages reach the broker, disconnect, save state."""

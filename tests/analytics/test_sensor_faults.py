@@ -27,6 +27,7 @@ from farmwatch_analytics.fault_evaluation import (
     run_detectors,
 )
 from farmwatch_analytics.model_profiles import profile_for_model
+from farmwatch_analytics.stateful import attribute_names
 from farmwatch_core.registry import ModelType
 from farmwatch_simulators.dataset import generate_dataset
 from farmwatch_simulators.fault_bench import build_fault_scenario
@@ -196,7 +197,8 @@ def test_neighbour_drift_stays_quiet_on_the_wander_alone(seed: int) -> None:
 
 def _state(det: NeighbourDriftDetector) -> str:
     """The detector's whole state as text (so that NaN equals NaN)."""
-    return repr({k: list(v) if hasattr(v, "maxlen") else v for k, v in vars(det).items()})
+    state = {k: getattr(det, k) for k in attribute_names(det)}  # compiled: no __dict__
+    return repr({k: list(v) if hasattr(v, "maxlen") else v for k, v in state.items()})
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -24,11 +24,14 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from farmwatch_analytics.detectors.base import NEUTRAL_SCORE
 from farmwatch_analytics.detectors.forest import CompiledForest
+from farmwatch_analytics.stateful import Stateful
+from mypy_extensions import mypyc_attr
 
 __all__ = ["DailyProfileDetector", "IsolationForestDetector", "RobustZScoreDetector"]
 
 
-class DailyProfileDetector:
+@mypyc_attr(allow_interpreted_subclasses=True)
+class DailyProfileDetector(Stateful):
     """How far a reading is from its hour of the day's usual level, in robust units.
 
     Per hour bin (local time, ``utc_offset_h``) an exponentially weighted mean and mean
@@ -152,7 +155,8 @@ class DailyProfileDetector:
         self._mean[b] = mean + rate * (x - mean)
 
 
-class RobustZScoreDetector:
+@mypyc_attr(allow_interpreted_subclasses=True)
+class RobustZScoreDetector(Stateful):
     """How far a reading is from the recent median, in robust units (median / MAD).
 
     The rolling statistics need no history of the time of day, so they work from the first
@@ -217,7 +221,8 @@ class RobustZScoreDetector:
             self._since = 0
 
 
-class IsolationForestDetector:
+@mypyc_attr(allow_interpreted_subclasses=True)
+class IsolationForestDetector(Stateful):
     """A node's record as a whole, scored by an IsolationForest fitted on its recent past.
 
     ``x`` maps quantity → value (one record, or the analytics engine's hourly means of a

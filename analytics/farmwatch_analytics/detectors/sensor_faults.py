@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 from farmwatch_analytics.detectors.base import NEUTRAL_SCORE
+from farmwatch_analytics.stateful import Stateful
+from mypy_extensions import mypyc_attr
 
 __all__ = [
     "ALARM",
@@ -61,7 +63,8 @@ def _ramp(excess: float, scale: float) -> float:
     return ALARM + (1.0 - ALARM) * (1.0 - math.exp(-excess / max(scale, 1e-12)))
 
 
-class RangeDetector:
+@mypyc_attr(allow_interpreted_subclasses=True)
+class RangeDetector(Stateful):
     """Readings outside ``[low, high]``: a plausibility band tighter than the contract's bounds.
 
     The contract's bounds reject the physically impossible at ingest; this catches the merely
@@ -87,7 +90,8 @@ class RangeDetector:
         return NEUTRAL_SCORE
 
 
-class FlatlineDetector:
+@mypyc_attr(allow_interpreted_subclasses=True)
+class FlatlineDetector(Stateful):
     """A stuck sensor: the same value repeated far longer than this sensor's normal runs.
 
     A DO probe that reports two decimals rarely repeats itself three times; a rain gauge sits
@@ -154,7 +158,8 @@ class FlatlineDetector:
         self._seen += 1
 
 
-class _StepScale:
+@mypyc_attr(allow_interpreted_subclasses=True)
+class _StepScale(Stateful):
     """The distribution of a sensor's normal step sizes |x − previous|, over a bounded window.
 
     Quantiles are recomputed every ``refresh`` steps, not per reading, to keep scoring O(1).
@@ -199,7 +204,8 @@ class _StepScale:
             self._since = 0
 
 
-class SpikeDetector:
+@mypyc_attr(allow_interpreted_subclasses=True)
+class SpikeDetector(Stateful):
     """A step far beyond this sensor's normal steps, held while the value stays off.
 
     The reference is the last *trusted* reading, so a spike's return to normal is not a second
@@ -260,7 +266,8 @@ class SpikeDetector:
         self._reference = x
 
 
-class NoiseDetector:
+@mypyc_attr(allow_interpreted_subclasses=True)
+class NoiseDetector(Stateful):
     """A noise burst: the last ``short`` steps are ``factor`` times this sensor's normal steps.
 
     >>> import random
@@ -323,7 +330,8 @@ class NoiseDetector:
         self._last = x
 
 
-class DriftDetector:
+@mypyc_attr(allow_interpreted_subclasses=True)
+class DriftDetector(Stateful):
     """A slow drift or bias: CUSUM of the residual from the sensor's own daily profile.
 
     The profile is the mean per hour of the day (local solar-ish hour from ``t``), learned over
@@ -441,7 +449,8 @@ class DriftDetector:
         self._day_n[b] += 1
 
 
-class NeighbourDriftDetector:
+@mypyc_attr(allow_interpreted_subclasses=True)
+class NeighbourDriftDetector(Stateful):
     """A probe drifting away from the other nodes of its farm, or jumping off them.
 
     Fed ``x`` = this node's reading minus the median of its neighbours' readings of the same
@@ -846,7 +855,8 @@ class NeighbourDriftDetector:
             self._step_spread = spread + 1.0 / self._steps * (abs(jump) - spread)
 
 
-class DropoutDetector:
+@mypyc_attr(allow_interpreted_subclasses=True)
+class DropoutDetector(Stateful):
     """A node gone quiet: no reading for ``factor`` times its usual reporting interval.
 
     ``score_one`` judges the gap that ends with a reading (the streaming view); ``silence``
@@ -905,7 +915,8 @@ class DropoutDetector:
         self._seen += 1
 
 
-class BatteryDetector:
+@mypyc_attr(allow_interpreted_subclasses=True)
+class BatteryDetector(Stateful):
     """A battery dying: below ``low_v``, or discharging much faster than a normal night.
 
     A solar-charged Li-ion node sags ~0.01 V/h overnight and recovers by day; a failing cell or
