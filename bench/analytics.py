@@ -14,10 +14,14 @@ following days:
   scheduled refits, indicators, the dawn DO forecast, daily indicators, limits and episodes.
 
 scikit-learn is imported before timing (a service imports it once, at its first fit). Each is
-run ``--repeat`` times and the median is reported. The target (issue 6) is ``readings_per_s``
-≥ 100,000 on one core. The last line printed is one JSON object with ``readings_per_s`` (the
-engine, steady state), ``warmup_readings_per_s``, ``faults_readings_per_s``,
-``baseline_readings_per_s`` and ``readings``.
+run ``--repeat`` times and the median is reported. The hot modules are compiled with mypyc
+(``make native``); the same bench then runs again in a subprocess on the pure-Python source
+(``pure_python_readings_per_s``, the build a gateway without a C compiler runs), so the gain
+is a ratio measured in the same minutes on the same machine. The target (issue 6) is
+``readings_per_s`` ≥ 100,000 on one core. The last line printed is one JSON object with
+``readings_per_s`` (the engine, steady state), ``warmup_readings_per_s``,
+``faults_readings_per_s``, ``baseline_readings_per_s``, ``pure_python_readings_per_s``,
+``compiled_to_pure_ratio``, ``compiled`` and ``readings``.
 
     .venv/bin/python bench/analytics.py
     .venv/bin/python bench/analytics.py --farms-per-model 1 --warmup-days 2 --days 1 --repeat 1
@@ -27,15 +31,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pickle
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from farmwatch_analytics.engine import AnalyticsEngine
 from farmwatch_analytics.fault_suite import FaultSuite
 from farmwatch_analytics.model_profiles import profile_for_model
+from farmwatch_analytics.stateful import is_compiled
 from farmwatch_core.registry import Deployment
 from farmwatch_simulators.dataset import generate_dataset
 from farmwatch_simulators.scenario import MODEL_CYCLE
@@ -72,12 +82,39 @@ def timed(run: Callable[[], None], repeat: int) -> float:
     return statistics.median(seconds)
 
 
+def pure_python_rate(argv: list[str]) -> int:
+    """The engine's readings/s with the same arguments on the pure-Python modules."""
+    root = Path(__file__).resolve().parent.parent
+    sys.path.insert(0, str(root / "scripts"))
+    from build_native import pure_python_copy
+
+    print("the same on the pure-Python modules (a subprocess)...", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, PYTHONPATH=str(pure_python_copy(Path(tmp))))
+        done = subprocess.run(
+            [sys.executable, __file__, *argv, "--no-pure"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    if figures["compiled"]:
+        raise RuntimeError("the pure-Python run imported the compiled modules")
+    rate: int = figures["readings_per_s"]
+    print(f"pure Python {rate:>10,.0f} readings/s (engine)", flush=True)
+    return rate
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--farms-per-model", type=int, default=2)
     parser.add_argument("--warmup-days", type=float, default=4.0)
     parser.add_argument("--days", type=float, default=3.0)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--no-pure", action="store_true", help="skip the pure-Python run (the subprocess's own)"
+    )
     args = parser.parse_args()
 
     span = args.warmup_days + args.days
@@ -133,10 +170,14 @@ def main() -> None:
         seconds = timed(run, args.repeat)
         figures[name] = readings / seconds
         print(f"{name:<9} {figures[name]:>12,.0f} readings/s  ({seconds:.2f} CPU s)", flush=True)
+    pure = None if args.no_pure or not is_compiled() else pure_python_rate(sys.argv[1:])
     print(
         json.dumps(
             {
                 "readings_per_s": round(figures["engine"]),
+                "compiled": is_compiled(),
+                "pure_python_readings_per_s": pure,
+                "compiled_to_pure_ratio": round(figures["engine"] / pure, 2) if pure else None,
                 "warmup_readings_per_s": round(warmup_rate),
                 "faults_readings_per_s": round(figures["faults"]),
                 "baseline_readings_per_s": round(figures["baseline"]),

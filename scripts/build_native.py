@@ -34,9 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_ROOT = ROOT / "analytics"
 PACKAGE = PACKAGE_ROOT / "farmwatch_analytics"
 STAMP = PACKAGE / "native.json"
-# The modules a reading goes through, hottest first. Others (the forest's numpy, the dawn
-# forecast's fits, the indicators' formulas, the service) spend their time in libraries or
-# run once per node-hour or less.
+# The modules a reading goes through. Others (the indicators' formulas, the service, the
+# profiles' YAML) spend their time in libraries or rarely run.
 MODULES = (
     "farmwatch_analytics/engine.py",
     "farmwatch_analytics/fault_suite.py",
@@ -44,6 +43,8 @@ MODULES = (
     "farmwatch_analytics/detectors/process.py",
     "farmwatch_analytics/daily.py",
     "farmwatch_analytics/hourly.py",
+    "farmwatch_analytics/detectors/forest.py",
+    "farmwatch_analytics/predictions.py",
     "farmwatch_analytics/stateful.py",
 )
 
@@ -73,6 +74,18 @@ def stale() -> list[str]:
     ]
     problems += [f"{module} is not compiled" for module in MODULES if module not in present]
     return problems
+
+
+def pure_python_copy(dest: Path) -> Path:
+    """``dest`` holding farmwatch_analytics without its compiled modules: put it first on
+    PYTHONPATH to run the pure-Python build beside the compiled one (the bench's baseline,
+    the equivalence test's reference)."""
+    shutil.copytree(
+        PACKAGE,
+        dest / PACKAGE.name,
+        ignore=shutil.ignore_patterns("*.so", "__pycache__", STAMP.name),
+    )
+    return dest
 
 
 def clean() -> None:

@@ -250,9 +250,12 @@ class AnalyticsEngine(Stateful):
         keys = self._node_episodes.get(node)
         if not keys:
             return
-        for key in list(keys):
-            if now - self._episodes[key].last_seen >= self._episodes[key].hold:
-                self._expire_one(key, now, out)
+        episodes = self._episodes
+        due = [key for key in keys if now - episodes[key].last_seen >= episodes[key].hold]
+        if len(due) > 1:
+            due.sort()  # a set's order changes with the process's hash seed; outputs must not
+        for key in due:
+            self._expire_one(key, now, out)
 
     # -- per record ----------------------------------------------------------------------
 

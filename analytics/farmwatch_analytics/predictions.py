@@ -22,10 +22,13 @@ import math
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import numpy as np
+from mypy_extensions import mypyc_attr
 
 from farmwatch_analytics.indicators.evapotranspiration import daylight_hours
+from farmwatch_analytics.stateful import Stateful
 
 __all__ = ["DawnOxygenForecaster", "OxygenForecast", "sunrise"]
 
@@ -92,7 +95,8 @@ class OxygenForecast:
         return self.below_limit_at is not None and self.persistence >= PERSISTENCE
 
 
-class DawnOxygenForecaster:
+@mypyc_attr(allow_interpreted_subclasses=True)
+class DawnOxygenForecaster(Stateful):
     """Streaming pre-dawn DO forecast for one pond node.
 
     Feed every DO reading in time order; after dusk, once the decline has been watched for
@@ -115,12 +119,21 @@ class DawnOxygenForecaster:
         self._night: deque[tuple[float, float]] = deque()
         self._dawn: datetime | None = None
         self._streak = 0
+        self._sunrises: dict[date, tuple[datetime, datetime]] = {}  # by local day
+        self._sunsets: dict[datetime, datetime] = {}  # by the dawn that ends the night
+
+    def restore(self, state: dict[str, Any]) -> None:
+        super().restore(state)
+        # A forecaster pickled before these caches existed has none.
+        if "_sunrises" not in state:
+            self._sunrises = {}
+        if "_sunsets" not in state:
+            self._sunsets = {}
 
     def _next_dawn(self, ts: datetime) -> datetime:
         # Sunrise moves a minute a day: compute it once per local day, not per reading.
         day = (ts + timedelta(hours=VIETNAM_UTC_OFFSET_H)).date()
-        # (setdefault: a forecaster pickled before the cache existed has no attribute for it)
-        sunrises: dict[date, tuple[datetime, datetime]] = self.__dict__.setdefault("_sunrises", {})
+        sunrises = self._sunrises
         cached = sunrises.get(day)
         if cached is None:
             cached = sunrises[day] = (
@@ -135,7 +148,7 @@ class DawnOxygenForecaster:
     def _is_night(self, ts: datetime, dawn: datetime) -> bool:
         """After sunset and before sunrise: photosynthesis has stopped."""
         # The sunset before a dawn, computed once per dawn (as the sunrises, per day).
-        sunsets: dict[datetime, datetime] = self.__dict__.setdefault("_sunsets", {})
+        sunsets = self._sunsets
         sunset = sunsets.get(dawn)
         if sunset is None:
             local_day = (dawn + timedelta(hours=VIETNAM_UTC_OFFSET_H)).timetuple().tm_yday

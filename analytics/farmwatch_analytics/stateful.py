@@ -67,8 +67,14 @@ class Stateful:
         state = {name: getattr(self, name) for name in attribute_names(self) if hasattr(self, name)}
         return (_rebuild, (type(self), state))
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        """State pickled before :meth:`__reduce__` existed (a ``__dict__`` copy)."""
+    def __setstate__(self, state: Any) -> None:
+        """State pickled before :meth:`__reduce__` existed: a ``__dict__`` copy or, for a
+        class with ``__slots__``, the ``(__dict__ or None, {slot: value})`` pair."""
+        if isinstance(state, tuple):
+            merged: dict[str, Any] = {}
+            for part in state:
+                merged.update(part or {})
+            state = merged
         self.restore(state)
 
     def restore(self, state: dict[str, Any]) -> None:

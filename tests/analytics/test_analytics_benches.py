@@ -31,3 +31,8 @@ def test_analytics_bench_small() -> None:
     assert warmup > 0
     assert isinstance(figures["readings"], int)
     assert figures["readings"] > 10_000
+    assert figures["compiled"] is True  # make test builds the extensions first
+    pure = figures["pure_python_readings_per_s"]
+    assert isinstance(pure, int)
+    assert pure > 0
+    assert figures["compiled_to_pure_ratio"] == round(figures["readings_per_s"] / pure, 2)

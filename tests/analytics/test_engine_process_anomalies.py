@@ -3,11 +3,13 @@ new node's first days, and a restart (pickled state) that changes nothing downst
 
 from __future__ import annotations
 
+import copyreg
 import math
 import pickle
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from farmwatch_analytics.engine import MULTIVARIATE, AnalyticsEngine, EngineOutput
 from farmwatch_analytics.model_profiles import load_profile
@@ -102,6 +104,29 @@ def test_a_restored_engine_continues_exactly_as_the_running_one() -> None:
     assert any(p.name == MULTIVARIATE for p in a.derived)
 
 
+class AsSavedBefore:
+    """Pickles as a version-1 engine did: without the parts added since, episodes without a
+    hold time, each object as ``copyreg.__newobj__`` and its attribute dict (the way pickle
+    saved them before they derived from ``Stateful``; compiled, attributes can't be deleted).
+    """
+
+    def __init__(self, obj: Any, drop: tuple[str, ...] = ()) -> None:
+        self.obj, self.drop = obj, drop
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        _, (cls, state) = self.obj.__reduce__()
+        for name in self.drop:
+            state.pop(name)
+        if "_episodes" in state:
+            state["_episodes"] = {
+                key: AsSavedBefore(episode, drop=("hold",))
+                for key, episode in state["_episodes"].items()
+            }
+            for name in ("_early_detectors", "_hourly", "_forests", "_strange_hours"):
+                state.pop(name)  # what a version-1 engine did not have
+        return (copyreg.__newobj__, (cls,), state)  # type: ignore[attr-defined]
+
+
 def test_state_saved_before_the_hourly_model_existed_is_kept_not_discarded() -> None:
     """An upgrade must not send every detector back to its warm-up: the old state loads, the
     parts added since start fresh, and the old learning (daily profiles, episodes) is kept."""
@@ -109,11 +134,8 @@ def test_state_saved_before_the_hourly_model_existed_is_kept_not_discarded() -> 
     old = engine()
     run(old, records[: len(records) // 2])
     old.process("pig-01", "pig-01-n1", records[len(records) // 2][0], {"co2": 9e4})  # an episode
-    for name in ("_early_detectors", "_hourly", "_forests", "_strange_hours"):
-        delattr(old, name)  # what a version-1 engine did not have
-    for episode in old._episodes.values():
-        del episode.hold
-    restored = pickle.loads(pickle.dumps(old))  # noqa: S301 - our own bytes
+    # protocol 1: the same calls on loading, without protocol 2's class check on dumping
+    restored = pickle.loads(pickle.dumps(AsSavedBefore(old), protocol=1))  # noqa: S301
     assert restored._episodes
     assert all(e.hold == restored.resolve_after for e in restored._episodes.values())
     assert restored._profile_detectors  # learning kept

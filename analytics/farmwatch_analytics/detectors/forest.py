@@ -23,6 +23,8 @@ from functools import cache
 from typing import Any
 
 import numpy as np
+from farmwatch_analytics.stateful import Stateful
+from mypy_extensions import mypyc_attr
 
 __all__ = ["CompiledForest", "average_path_length"]
 
@@ -50,7 +52,8 @@ def _path_lengths(n: int) -> np.ndarray:
     return table
 
 
-class _Tree:
+@mypyc_attr(allow_interpreted_subclasses=True)
+class _Tree(Stateful):
     """One isolation tree as flat lists; ``leaf_depth[i]`` is h(x) for rows ending in leaf i."""
 
     __slots__ = ("feature", "leaf_depth", "left", "right", "threshold")
@@ -84,7 +87,8 @@ class _Tree:
         return self.leaf_depth[node]
 
 
-class CompiledForest:
+@mypyc_attr(allow_interpreted_subclasses=True)
+class CompiledForest(Stateful):
     """The trees of a fitted ``sklearn.ensemble.IsolationForest``, ready to score rows.
 
     ``score(row)`` equals ``-model.score_samples([row])[0]`` (higher = more isolated, 0.5 is
@@ -103,6 +107,8 @@ class CompiledForest:
     """
 
     def __init__(self, model: Any) -> None:
+        if model is None:  # fit() sets the trees itself
+            return
         if any(len(f) != model.n_features_in_ for f in model.estimators_features_):
             raise ValueError("a forest fitted on feature subsets (max_features < 1.0)")
         self._set([estimator.tree_ for estimator in model.estimators_],
@@ -155,7 +161,7 @@ class CompiledForest:
                 tree.fit(chosen, rng.uniform(size=psi), check_input=check)
                 fitted.append(tree.tree_)
                 estimators.append(tree)
-            forest = cls.__new__(cls)
+            forest = cls(None)
             forest._set(fitted, matrix.shape[1], psi)
             total = np.zeros(n)
             for tree, compiled in zip(estimators, forest.trees, strict=True):
