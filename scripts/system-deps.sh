@@ -3,6 +3,8 @@
 #   scripts/system-deps.sh venv          python3-venv (to create .venv on a fresh machine)
 #                                        + Pango and DejaVu fonts (WeasyPrint renders the
 #                                          monthly reports' PDF; Vietnamese needs DejaVu)
+#                                        + gcc and the Python headers (`make native` compiles
+#                                          the analytics hot path with mypyc)
 #   scripts/system-deps.sh test          + mosquitto and influxdb (the real services tests start)
 #                                          and chromium (browser tests of the built-in page)
 #                                          and poppler-utils (pdftoppm checks the reports' PDF)
@@ -24,6 +26,8 @@ python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || want+=(python3-venv)
 need_lib libpango-1.0.so.0 libpango-1.0-0
 need_lib libpangoft2-1.0.so.0 libpangoft2-1.0-0
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || want+=(fonts-dejavu-core)
+need_bin gcc gcc
+python3 -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' || want+=(python3-dev)
 if [ "${1:-venv}" = "test" ]; then
   need_bin mosquitto mosquitto
   need_bin mosquitto_sub mosquitto-clients   # the ingest bench ceiling and the compose health check

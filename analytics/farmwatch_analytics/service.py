@@ -84,6 +84,7 @@ class AnalyticsService:
         self.engine = self._load_state() or build_engine(deployment)
         self._lock = threading.Lock()  # paho's network thread and the timer share the engine
         self._stop = threading.Event()
+        self._subscribed = threading.Event()
         self._timer: threading.Thread | None = None
         self._client: paho.Client | None = None
         self.counts: dict[str, int] = defaultdict(int)
@@ -141,6 +142,7 @@ class AnalyticsService:
         client.on_connect = self._on_connect
         client.on_message = self._on_message
         client.on_publish = self._on_publish
+        client.on_subscribe = self._on_subscribe
         client.reconnect_delay_set(1, 30)
         client.connect_async(address.host, address.port, keepalive=30)
         client.loop_start()
@@ -148,11 +150,25 @@ class AnalyticsService:
         self._timer = threading.Thread(target=self._run_timer, name="analytics-timer", daemon=True)
         self._timer.start()
         log.info(
-            "analytics subscribed to %s via %s (%s build)",
-            self._filter(),
+            "analytics connecting to %s (%s build)",
             address.url(),
             "compiled" if is_compiled() else "pure-Python",
         )
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Whether the broker confirmed the subscription within ``timeout`` seconds.
+
+        Telemetry published before that reaches ingest but not analytics (a new shared
+        group has no queue yet): a caller that publishes right after :meth:`start` waits.
+        """
+        return self._subscribed.wait(timeout)
+
+    def _on_subscribe(self, _c: paho.Client, _u: Any, _mid: int, reasons: Any, _p: Any) -> None:
+        if any(reason.is_failure for reason in reasons):
+            log.error("analytics: the broker refused the subscription to %s", self._filter())
+            return
+        self._subscribed.set()
+        log.info("analytics subscribed to %s", self._filter())
 
     def stop(self, drain_s: float = 15.0) -> None:
         """Stop the timer, let published messages reach the broker, disconnect, save state."""

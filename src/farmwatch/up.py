@@ -106,6 +106,8 @@ class Pipeline:
             client_id=f"{self.settings.ingest.client_id}-analytics",
         )
         self.analytics.start()
+        if not self.analytics.wait_ready(10):  # else the first simulated records go unanalysed
+            log.warning("analytics is not subscribed yet; records before it will be stored only")
         self.alerting = build_alerting(self.settings, deployment, api_port=self.options.api_port)
         self.alerting.start()
         self.api = self._start_api(deployment)

@@ -82,6 +82,7 @@ def test_a_station_scenario_raises_exactly_its_alerts_end_to_end(
     analytics.start()
     try:
         assert alerting.connected.wait(10)
+        assert analytics.wait_ready(10)
         # December 2026 is ahead of the test's clock: shifted so that it ends now.
         publisher = ScenarioPublisher(mqtt_settings, client_id=f"pub-{prefix}")
         report = publisher.publish_scenario(scenario, shift_to_now=True)

@@ -50,6 +50,7 @@ def test_a_published_crash_becomes_candidates_and_state_survives_a_restart(
         )
         service.start()
         try:
+            assert service.wait_ready(10)
             publisher = ScenarioPublisher(mqtt_settings, client_id=f"pub-{prefix}")
             report = publisher.publish_scenario(scenario)  # July 2026: in ingest's 180-day window
             assert report.complete
@@ -132,6 +133,7 @@ farms:
     try:
         assert ingest.wait_ready(10)
         analytics.start()
+        assert analytics.wait_ready(10)
         report = ScenarioPublisher(mqtt_settings, client_id=f"pub-{prefix}").publish_scenario(
             scenario
         )
