@@ -28,6 +28,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,10 +100,12 @@ def clean() -> None:
 
 def build() -> int:
     mypyc = Path(sys.executable).with_name("mypyc")
-    if shutil.which("cc") is None and shutil.which("gcc") is None:
+    headers = Path(sysconfig.get_paths()["include"]) / "Python.h"
+    if (shutil.which("cc") is None and shutil.which("gcc") is None) or not headers.exists():
         print(
-            "native: no C compiler; analytics runs as pure Python (install gcc and the Python "
-            "headers, then run `make native`, for about twice the throughput)",
+            "native: no C compiler or no Python headers; analytics runs as pure Python "
+            "(install gcc and python3-dev, then run `make native`, for about twice the "
+            "throughput)",
             file=sys.stderr,
         )
         clean()
