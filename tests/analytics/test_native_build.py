@@ -16,9 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-from farmwatch_analytics.detectors.sensor_faults import _StepScale
 from farmwatch_analytics.stateful import is_compiled
 from support.engine_replay import new_engine, replay, scenario
 
@@ -85,24 +83,3 @@ def test_compiled_and_pure_python_give_the_same_outputs_and_state(
     assert type(from_pure).__module__ == "farmwatch_analytics.engine"
     assert len(continued_pure) > 5_000
     assert continued_pure == continued_compiled
-
-
-def test_a_step_window_pickled_as_a_numpy_array_loads_and_continues() -> None:
-    """State saved before the window was an array('d') (a numpy buffer grown by doubling)."""
-    scale = _StepScale(100, refresh=8)
-    for i in range(50):
-        scale.add(float(i % 7))
-    rebuild, (cls, state) = scale.__reduce__()
-    grown = np.concatenate([np.asarray(state["_buffer"]), np.zeros(14)])  # unused tail: zeros
-
-    class SavedBefore:
-        def __reduce__(self) -> tuple[object, ...]:
-            return (rebuild, (cls, {**state, "_buffer": grown}))
-
-    loaded = pickle.loads(pickle.dumps(SavedBefore()))  # noqa: S301 - our own bytes
-    assert list(loaded._buffer) == list(scale._buffer)
-    for i in range(300):  # through the window's end and the ring's turn
-        scale.add(i * 0.1)
-        loaded.add(i * 0.1)
-        assert (loaded.median, loaded.high) == (scale.median, scale.high)
-    assert list(loaded._buffer) == list(scale._buffer)

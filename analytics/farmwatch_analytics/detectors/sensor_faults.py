@@ -33,7 +33,6 @@ battery death             :class:`BatteryDetector`: low voltage or a discharge f
 from __future__ import annotations
 
 import math
-from array import array
 from collections import deque
 from typing import Any
 
@@ -164,12 +163,11 @@ class _StepScale(Stateful):
     """The distribution of a sensor's normal step sizes |x − previous|, over a bounded window.
 
     Quantiles are recomputed every ``refresh`` steps, not per reading, to keep scoring O(1).
-    The window is a ring buffer of C doubles, an ``array('d')`` (16 kB for a week of 5-minute
-    steps, a quarter of what a deque of Python floats takes; storing a step in it costs a
-    tenth of storing it in a numpy array, which parses an index on every call), and a refresh
-    picks the two order statistics with ``np.partition`` over a view of it (~12 µs for 2,016
-    steps, where sorting them costs ~80 µs): the same values a sort would give. A NaN step has
-    no place in an order and is skipped (ingest refuses NaN readings anyway).
+    The window is a numpy ring buffer (grown by doubling up to ``window``: 16 kB for a week
+    of 5-minute steps, a quarter of what a deque of Python floats takes) and a refresh picks
+    the two order statistics with ``np.partition`` (~12 µs for 2,016 steps, where sorting
+    them costs ~80 µs): the same values a sort would give. A NaN step has no place in an
+    order and is skipped (ingest refuses NaN readings anyway).
     """
 
     def __init__(self, window: int, refresh: int = 64) -> None:
@@ -179,22 +177,19 @@ class _StepScale(Stateful):
         self.median = 0.0
         self.high = 0.0
         self.count = 0  # steps in the window
-        self._buffer: array[float] = array("d")
+        self._buffer: np.ndarray[Any, np.dtype[np.float64]] = np.empty(0)
         self._oldest = 0  # once full, where the oldest step is (the next to be replaced)
-
-    def restore(self, state: dict[str, Any]) -> None:
-        buffer = state.get("_buffer")
-        if isinstance(buffer, np.ndarray):  # pickled when the window was a numpy array
-            count = int(state.get("count", 0))
-            state = {**state, "_buffer": array("d", buffer[:count].tolist())}
-        super().restore(state)
 
     def add(self, step: float) -> None:
         if step != step:  # noqa: PLR0124 -- NaN (math.isnan costs a call, on every reading)
             return
         buffer, count = self._buffer, self.count
         if count < self.window:
-            buffer.append(step)
+            if count == len(buffer):
+                grown = np.zeros(min(self.window, max(64, 2 * count)))
+                grown[:count] = buffer
+                self._buffer = buffer = grown
+            buffer[count] = step
             self.count = count = count + 1
         else:
             oldest = self._oldest
@@ -203,8 +198,7 @@ class _StepScale(Stateful):
         self._since += 1
         if self._since >= self.refresh:
             middle, high = count // 2, min(count - 1, int(0.999 * count))
-            # (a view: partition copies, and the view is gone before the next append)
-            ordered = np.partition(np.frombuffer(buffer, dtype=np.float64), (middle, high))
+            ordered = np.partition(buffer[:count], (middle, high))
             self.median = float(ordered[middle])
             self.high = float(ordered[high])
             self._since = 0
