@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from farmwatch_core.settings import InfluxSettings, MqttSettings
-from support.influxd import InfluxServer, influxd_binary, unique_database
+from support.influxd import InfluxServer, unique_database
 from support.mosquitto import start_mosquitto, unique_prefix
 
 from farmwatch.broker import MosquittoProcess
@@ -43,18 +43,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 @pytest.fixture(scope="session")
 def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxServer]:
     """A real influxd 1.x for the whole session (see support/influxd.py)."""
-    binary = influxd_binary()
-    if binary is None:
-        # Never skip: CI must exercise the real database. `make test` installs it.
-        pytest.fail(
-            "influxd is not installed: run `make test` (it installs Debian's influxdb) "
-            "or set FARMWATCH_INFLUXD"
-        )
-    server = InfluxServer.launch(tmp_path_factory.mktemp("influxd"), binary=binary)
-    try:
+    with InfluxServer.launch(tmp_path_factory.mktemp("influxd")) as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture

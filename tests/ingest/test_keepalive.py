@@ -22,7 +22,7 @@ from farmwatch_core.settings import InfluxSettings
 from farmwatch_ingest.stores.base import NodeRecord, StoreUnavailable
 from farmwatch_ingest.stores.influx import InfluxStore
 from farmwatch_ingest.stores.keepalive import KeepAliveClient, supports
-from support.influxd import InfluxServer, influxd_binary, unique_database
+from support.influxd import InfluxServer, unique_database
 from support.tls import make_tls_files
 
 from farmwatch.broker import free_port
@@ -64,9 +64,7 @@ def test_writes_go_through_the_kept_alive_connection(influx_settings: InfluxSett
 
 
 def test_a_connection_influxd_dropped_is_replaced_and_the_write_lands(tmp_path: Path) -> None:
-    binary = influxd_binary()
-    assert binary is not None, "influxd is not installed: run `make test`"
-    server = InfluxServer.launch(tmp_path, binary=binary)
+    server = InfluxServer.launch(tmp_path)
     settings = InfluxSettings(url=server.url, database=unique_database(), timeout_s=5)
     store = InfluxStore(settings)
     try:
@@ -134,11 +132,9 @@ def test_no_answer_in_time_is_unavailable_and_names_the_timeout(silent_server: i
 
 
 def test_an_untrusted_certificate_is_refused_on_the_write_path_too(tmp_path: Path) -> None:
-    binary = influxd_binary()
-    assert binary is not None, "influxd is not installed: run `make test`"
     (tmp_path / "tls").mkdir()
     tls = make_tls_files(tmp_path / "tls")
-    server = InfluxServer.launch(tmp_path, binary=binary, tls=tls)
+    server = InfluxServer.launch(tmp_path, tls=tls)
     database = unique_database()
     try:
         untrusting = InfluxStore(

@@ -26,7 +26,7 @@ from farmwatch_core.settings import InfluxSettings
 from farmwatch_ingest.stores.base import StoreUnavailable
 from farmwatch_ingest.stores.influx import InfluxStore
 from paho.mqtt.enums import CallbackAPIVersion
-from support.influxd import InfluxServer, influxd_binary
+from support.influxd import InfluxServer
 from support.waiting import eventually
 
 from farmwatch.broker import MosquittoProcess, free_port, project_mosquitto_config
@@ -93,12 +93,7 @@ def _files_containing(folder: Path, needle: str) -> list[Path]:
 @pytest.fixture(scope="module")
 def influxd_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxServer]:
     """influxd with authentication on and an admin: wrong credentials get HTTP 401."""
-    binary = influxd_binary()
-    if binary is None:
-        pytest.fail("influxd is not installed: run `make test` or set FARMWATCH_INFLUXD")
-    server = InfluxServer.launch(
-        tmp_path_factory.mktemp("influxd-auth"), binary=binary, auth_enabled=True
-    )
+    server = InfluxServer.launch(tmp_path_factory.mktemp("influxd-auth"), auth_enabled=True)
     try:
         created = server.query("CREATE USER root WITH PASSWORD 'root-pw-1f0e' WITH ALL PRIVILEGES")
         assert created.status_code == 200, created.text

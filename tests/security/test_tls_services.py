@@ -35,7 +35,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from support.influxd import InfluxServer, influxd_binary, unique_database
+from support.influxd import InfluxServer, unique_database
 from support.tls import TlsFiles, make_tls_files
 
 from farmwatch.broker import free_port
@@ -53,16 +53,8 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
 def influxd_tls(
     tmp_path_factory: pytest.TempPathFactory, tls_files: TlsFiles
 ) -> Iterator[InfluxServer]:
-    binary = influxd_binary()
-    if binary is None:
-        pytest.fail("influxd is not installed: run `make test` or set FARMWATCH_INFLUXD")
-    server = InfluxServer.launch(
-        tmp_path_factory.mktemp("influxd-tls"), binary=binary, tls=tls_files
-    )
-    try:
+    with InfluxServer.launch(tmp_path_factory.mktemp("influxd-tls"), tls=tls_files) as server:
         yield server
-    finally:
-        server.close()
 
 
 def _records(count: int) -> list[NodeRecord]:

@@ -161,7 +161,11 @@ class InfluxServer:
         """Create a fresh temp directory (under ``parent`` if given) and start a server in it."""
         found = binary or influxd_binary()
         if found is None:
-            raise FileNotFoundError("influxd not found: install influxdb or set FARMWATCH_INFLUXD")
+            # Never skip: CI must exercise the real database. `make test` installs it.
+            raise FileNotFoundError(
+                "influxd is not installed: run `make test` (it installs Debian's influxdb) "
+                "or set FARMWATCH_INFLUXD"
+            )
         root = Path(tempfile.mkdtemp(prefix="influxd-", dir=parent))
         server = cls(root, binary=found, owns_root=True, tls=tls, auth_enabled=auth_enabled)
         try:
