@@ -422,6 +422,7 @@ def cmd_analytics_run(args: argparse.Namespace) -> int:
     if deployment is None:
         return 2
     state = settings.data_dir / "analytics-state.pickle"
+    stop = _stop_event()  # before loading state: a SIGTERM while starting still stops cleanly
     service = AnalyticsService(settings.mqtt, deployment, state, client_id=args.client_id)
     service.start()
     farms = len(deployment.farms)
@@ -430,7 +431,7 @@ def cmd_analytics_run(args: argparse.Namespace) -> int:
         f"farms/+/candidates, derived values on farms/+/nodes/+/analytics; state in {state}",
         flush=True,
     )
-    _stop_event().wait()
+    stop.wait()
     service.stop()
     print(f"analytics stopped: {dict(service.counts)}", flush=True)
     return 0
